@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import sympy as sp
+from sympy.codegen.cfunctions import expm1, log1p
 
 from .derivation import Derivation
 
@@ -137,6 +138,10 @@ def depth(D: int) -> Derivation:
     d.check_zero("b(G) = alpha^D h_D(s(G)), s = -D(D-2) alpha^(D-2) G",
                  (wpG**D - (alpha * (1 + sG) ** sp.Rational(-1, D - 2)) ** D) - alpha**D * h.subs(s, sG))
     d.define("link", alpha**D * h)
+    p = sp.Rational(D, D - 2)
+    h_stable = d.define("h_stable", expm1(-p * log1p(-s)) - expm1(-p * log1p(s)))
+    d.check_equal("h_D = expm1(-p log1p(-s)) - expm1(-p log1p(s)) (no cancellation at small s)",
+                  sp.expand_func(h_stable), h)
     H = d.define("H", sp.Rational(D - 2, 2) * ((1 - s) ** sp.Rational(-2, D - 2) + (1 + s) ** sp.Rational(-2, D - 2)))
     d.check_equal("H_D'(s) = h_D(s)", sp.diff(H, s), h)
     dh = d.define("dh", sp.diff(h, s))

@@ -27,16 +27,15 @@ class FlowResult:
 
 
 def _block_jacobian(rhs: Callable, R: int, P: int, dtype, device):
-    def one(theta_row):
-        return rhs(theta_row.unsqueeze(0)).squeeze(0)
-
-    jac_b = torch.func.vmap(torch.func.jacrev(one))
+    # runs are independent: d rhs[r, i] / d theta[r', j] vanishes for r != r', so the Jacobian of the
+    # run-summed rhs, (P, R, P), holds every diagonal block.
+    jac_sum = torch.func.jacrev(lambda th: rhs(th).sum(0))
     rows = (np.arange(R)[:, None, None] * P + np.arange(P)[None, :, None]).repeat(P, axis=2).ravel()
     cols = (np.arange(R)[:, None, None] * P + np.arange(P)[None, None, :]).repeat(P, axis=1).ravel()
 
     def jac(t, y):
         th = torch.as_tensor(y, dtype=dtype, device=device).reshape(R, P)
-        blocks = jac_b(th).detach().cpu().numpy()
+        blocks = jac_sum(th).permute(1, 0, 2).detach().cpu().numpy()
         return sps.csc_matrix((blocks.ravel(), (rows, cols)), shape=(R * P, R * P))
 
     return jac
@@ -76,7 +75,8 @@ def integrate(rhs: Callable[[torch.Tensor], torch.Tensor], theta0: torch.Tensor,
         events = [event]
     sol = solve_ivp(f, (0.0, t_end), theta0.reshape(-1).cpu().numpy(), method=method, t_eval=t_eval[t_eval <= t_end],
                     rtol=rtol, atol=atol, events=events, **kwargs)
-    ts, ys = sol.t, sol.y.T
+    ts = np.asarray(sol.t)
+    ys = np.asarray(sol.y).T if len(ts) else np.zeros((0, R * P))
     status = "ok" if sol.success else f"failed: {sol.message}"
     if sol.status == 1 and sol.y_events and len(sol.y_events[0]):
         status = "event"
