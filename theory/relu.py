@@ -18,9 +18,12 @@ r0, r1, sa, sw, d = sp.symbols("r0 r1 sa sw d", positive=True)
 x1_, x2_, y1_, y2_ = sp.symbols("x_1 x_2 y_1 y_2", real=True)
 
 
-def _k1_plane(cross, dot, na, nb):
-    """Cho & Saul degree-1 kernel E[relu(w.x) relu(w.y)] for w ~ N(0, sw^2 I), given cross >= 0."""
-    return sw**2 / (2 * sp.pi) * (cross + (sp.pi - sp.acos(dot / (na * nb))) * dot)
+def _k1_plane(cross, dot):
+    """Cho & Saul degree-1 kernel E[relu(w.x) relu(w.y)] for w ~ N(0, sw^2 I), given cross >= 0.
+
+    The angle is atan2(cross, dot), not acos(dot / (|x| |y|)): acos of a rounded argument above 1 is NaN.
+    """
+    return sw**2 / (2 * sp.pi) * (cross + (sp.pi - sp.atan2(cross, dot)) * dot)
 
 
 @lru_cache(maxsize=None)
@@ -79,7 +82,7 @@ def segment_init() -> Derivation:
     # E[s ww^T] = sw^2 I / 2 (w -> -w symmetry). Out of the plane: w_e independent of the signs.
     C_plane = (sa**2 * (sw**2 * sp.eye(2) - 2 * M)).applyfunc(sp.simplify)
     c_out = d_.define("gap_var_out_of_plane", sa**2 * sw**2 * p_kink)
-    d_.check_equal("out-of-plane: E[(s1 - s0)^2] E[w_e^2] via the planar formula's trace/2 at theta=pi",
+    d_.check_equal("theta = pi (every unit flips): planar per-direction variance = out-of-plane variance",
                    (C_plane.trace() / 2).subs(theta, sp.pi), c_out.subs(theta, sp.pi))
     gap_sq = d_.define("gap_sq", sp.simplify(C_plane.trace() + (d - 2) * c_out))
     d_.check_equal("E||grad f(x1) - grad f(x0)||^2 = sa^2 sw^2 d theta / pi", gap_sq, sa**2 * sw**2 * d * theta / sp.pi)
@@ -104,13 +107,12 @@ def segment_init() -> Derivation:
 
     def kern(a, b):
         (p1, p2), (q1, q2) = pts[a], pts[b]
-        na, nb = sp.sqrt(p1**2 + p2**2), sp.sqrt(q1**2 + q2**2)
         if a == b:
             return sw**2 * (p1**2 + p2**2) / 2
         order = ["0", "t", "1"]  # counter-clockwise: cross of (earlier, later) >= 0 on 0 <= t <= 1
         if order.index(a) > order.index(b):
             (p1, p2), (q1, q2) = (q1, q2), (p1, p2)
-        return _k1_plane(p1 * q2 - p2 * q1, p1 * q1 + p2 * q2, na, nb)
+        return _k1_plane(p1 * q2 - p2 * q1, p1 * q1 + p2 * q2)
 
     var_c = sum(coef[a] * coef[b] * kern(a, b) for a in coef for b in coef)
     var_c = d_.define("chord_var", sa**2 * var_c)
