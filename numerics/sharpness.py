@@ -1,0 +1,187 @@
+"""Sharpness of DLNs (closed form at interpolators, full Hessian) and the minimum-sharpness interpolator (SDP).
+
+Sources: Even et al. 2023 (arXiv 2302.08982) Sec. 5; Fojtik et al. 2025 (arXiv 2505.21423): S_min and eta_max = 2/S_min.
+Kinds: `pm` and `uv` params (R, 2, d); shared `b = w^2` params (R, 1, d).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from theory import sharpness as th
+
+from .compile import compiled
+from .dln import _checked, flow_limit
+from .validate import as_matrix, as_vector, positive
+
+
+def _params(kind, params):
+    params = np.asarray(params, dtype=np.float64)
+    if params.ndim == 2:
+        params = params[None]
+    k = 1 if kind == "shared" else 2
+    if params.ndim != 3 or params.shape[1] != k:
+        raise ValueError(f"params for kind {kind!r} must have shape (R, {k}, d), got {params.shape}")
+    return params
+
+
+def _args(kind, params):
+    return (params[:, 0], params[:, 1]) if kind != "shared" else (params[:, 0], np.zeros_like(params[:, 0]))
+
+
+def weight(kind: str, params, depth: int = 2) -> np.ndarray:
+    """sum_a (db_i/dtheta_a)^2 per run and coordinate (theory.sharpness 'weight'): (R, d)."""
+    params = _params(kind, params)
+    f = compiled(th.hessian, "weight", ("p", "m"), "numpy", (kind, depth))
+    return np.broadcast_to(f(*_args(kind, params)), params[:, 0].shape).astype(np.float64)
+
+
+def lam_max(X, wts) -> np.ndarray:
+    """lambda_max(X diag(w) X^T / n) for each row of wts (R, d)."""
+    X = as_matrix(X)
+    wts = np.atleast_2d(wts)
+    K = np.einsum("nd,rd,md->rnm", X, wts, X) / X.shape[0]
+    return np.linalg.eigvalsh(K)[:, -1]
+
+
+def sharpness_interp(kind: str, params, X, depth: int = 2) -> np.ndarray:
+    """Sharpness J^T H J at an interpolator: lambda_max(X diag(weight) X^T / n) (theory.sharpness)."""
+    return lam_max(X, weight(kind, params, depth))
+
+
+def hessian_full(kind: str, params, X, y, depth: int = 2) -> np.ndarray:
+    """Full Hessian J^T H J + diag-blocks g_i grad^2 b_i (R, P, P), P = k d, layout [param a][coord i]."""
+    X, y = as_matrix(X), as_vector(y, as_matrix(X).shape[0])
+    params = _params(kind, params)
+    R, k, d = params.shape
+    args = _args(kind, params)
+    names = ("p", "m")[:k]
+    J = [np.broadcast_to(compiled(th.hessian, f"J_{a}", ("p", "m"), "numpy", (kind, depth))(*args), (R, d))
+         for a in names]
+    bvec = np.broadcast_to(compiled(th.hessian, "b", ("p", "m"), "numpy", (kind, depth))(*args), (R, d))
+    n = X.shape[0]
+    Hb = X.T @ X / n
+    g = (bvec @ X.T - y) @ X / n
+    Jm = np.concatenate(J, axis=1)                      # (R, k d): J_full[r, i, a*d+i]
+    Hp = np.empty((R, k * d, k * d))
+    for a in range(k):
+        for c in range(k):
+            Hp[:, a * d:(a + 1) * d, c * d:(c + 1) * d] = Jm[:, a * d:(a + 1) * d, None] * Hb[None] * Jm[:, None, c * d:(c + 1) * d]
+    for a in range(k):
+        for c in range(a, k):
+            B = np.broadcast_to(compiled(th.hessian, f"B_{names[a]}{names[c]}", ("p", "m"), "numpy", (kind, depth))(*args), (R, d))
+            idx = np.arange(d)
+            Hp[:, a * d + idx, c * d + idx] += g * B
+            if c != a:
+                Hp[:, c * d + idx, a * d + idx] += g * B
+    return Hp
+
+
+def sharpness_full(kind, params, X, y, depth: int = 2) -> np.ndarray:
+    return np.linalg.eigvalsh(hessian_full(kind, params, X, y, depth))[:, -1]
+
+
+def min_factor(kind: str) -> float:
+    """Minimum over factorizations of b: S = factor * lambda_max(X diag|b| X^T / n) (`pm` 4, `uv` 2, shared 4)."""
+    return float(th.hessian(kind)["min_factor"])
+
+
+@dataclass
+class MinSharpness:
+    """Minimum-sharpness interpolator: b, value lambda* = min lambda_max(X diag|b| X^T/n), certified gap."""
+
+    b: np.ndarray
+    value: float          # upper bound: lambda_max at the feasibility-projected b
+    lower: float          # lower bound from a feasibility-repaired dual point
+    gap: float
+    residual: float
+    status: str
+
+    def sharpness(self, kind: str) -> float:
+        return min_factor(kind) * self.value
+
+    def eta_max(self, kind: str) -> float:
+        return 2.0 / self.sharpness(kind)
+
+
+def min_sharpness_n1(x, y: float) -> tuple[np.ndarray, float]:
+    """n = 1 closed form (theory.sharpness.min_sharpness_n1): all mass on argmin |x_i| over x_i != 0."""
+    x = as_vector(np.ravel(x), None, "x")
+    nz = np.flatnonzero(x != 0)
+    if nz.size == 0:
+        raise ValueError("x is all zeros: x . b = y has no solution for y != 0")
+    j = nz[np.argmin(np.abs(x[nz]))]
+    b = np.zeros_like(x)
+    b[j] = float(y) / x[j]
+    return b, abs(float(y)) * abs(x[j])
+
+
+def min_sharpness(X, y, eps: float = 1e-10) -> MinSharpness:
+    """min_{Xb=y} lambda_max(X diag|b| X^T / n): primal and dual SDPs (cvxpy + Clarabel), certified gap."""
+    import cvxpy as cp
+
+    X, y = _checked(X, y)
+    n, d = X.shape
+    b, s, t = cp.Variable(d), cp.Variable(d), cp.Variable()
+    K = X @ cp.diag(s) @ X.T / n
+    prob = cp.Problem(cp.Minimize(t), [X @ b == y, b <= s, -b <= s, (K + K.T) / 2 << t * np.eye(n)])
+    nu, Z = cp.Variable(n), cp.Variable((n, n), PSD=True)
+    quad = cp.hstack([X[:, i] @ Z @ X[:, i] for i in range(d)]) / n
+    dual = cp.Problem(cp.Maximize(y @ nu), [cp.trace(Z) == 1, cp.abs(X.T @ nu) <= quad])
+    opts = dict(tol_gap_abs=eps, tol_gap_rel=eps, tol_feas=eps)
+    try:
+        prob.solve(solver=cp.CLARABEL, **opts)
+        dual.solve(solver=cp.CLARABEL, **opts)
+    except cp.error.SolverError as exc:
+        raise ValueError(f"minimum-sharpness SDP: solver failed ({exc})") from exc
+    if prob.status not in ("optimal", "optimal_inaccurate") or b.value is None:
+        raise ValueError(f"minimum-sharpness SDP not solved: status {prob.status}")
+    if dual.status not in ("optimal", "optimal_inaccurate") or nu.value is None:
+        raise ValueError(f"minimum-sharpness dual SDP not solved: status {dual.status}")
+    bb = b.value - np.linalg.lstsq(X, X @ b.value - y, rcond=None)[0]
+    upper = float(lam_max(X, np.abs(bb)[None])[0])
+    w, V = np.linalg.eigh((Z.value + Z.value.T) / 2)
+    Zf = (V * np.maximum(w, 0)) @ V.T
+    Zf /= np.trace(Zf)
+    cap = np.einsum("ni,nm,mi->i", X, Zf, X) / n
+    lhs = np.abs(X.T @ nu.value)
+    scale = min(1.0, float(np.min(np.where(lhs > 0, cap / np.where(lhs > 0, lhs, 1), np.inf))))
+    lower = float(y @ nu.value) * scale
+    res = float(np.linalg.norm(X @ bb - y) / max(np.linalg.norm(y), 1e-300))
+    gap = upper - lower
+    return MinSharpness(bb, upper, lower, gap, res, "optimal" if prob.status == "optimal" and dual.status == "optimal"
+                        else "optimal_inaccurate")
+
+
+def gf_path_sharpness(X, y, alpha, kind: str = "uv", t_max: float = 1e6, points: int = 400, rtol: float = 1e-10):
+    """Sharpness (full Hessian) along the GF path and at its limit; eta_c = 2 / max over the path.
+
+    Mirror coordinates G' = g(b(G)) (theory.dln): `uv` u+v = sqrt2 alpha e^{-G}, u-v = sqrt2 alpha e^{G};
+    `pm` w+- = alpha e^{-+2G}.
+    """
+    X, y = _checked(X, y)
+    alpha = float(positive(alpha, "alpha"))
+    n, d = X.shape
+
+    def params_of(G):
+        G = np.atleast_2d(G)
+        if kind == "uv":
+            up, um = np.sqrt(2) * alpha * np.exp(-G), np.sqrt(2) * alpha * np.exp(G)
+            return np.stack([(up + um) / 2, (up - um) / 2], axis=1)
+        return np.stack([alpha * np.exp(-2 * G), alpha * np.exp(2 * G)], axis=1)
+
+    from .compile import compiled as _c  # noqa: F401
+    bfun = (lambda P: P[:, 0] * P[:, 1]) if kind == "uv" else (lambda P: P[:, 0] ** 2 - P[:, 1] ** 2)
+    rhs = lambda t, G: (X.T @ (X @ bfun(params_of(G))[0] - y) / n)
+    ts = np.concatenate([[0.0], np.logspace(-3, np.log10(t_max), points)])
+    sol = solve_ivp(rhs, (0, t_max), np.zeros(d), method="LSODA" if False else "Radau", t_eval=ts, rtol=rtol, atol=1e-13)
+    P = params_of(sol.y.T)
+    S = sharpness_full(kind, P, X, y)
+    lim = flow_limit(X, y, alpha, parametrization=kind)
+    b = lim.b
+    wgf = compiled(th.hessian, "weight_gf", ("b", "alpha"), "numpy", (kind,))(b, alpha)
+    S_lim = float(lam_max(X, np.broadcast_to(wgf, (1, d)))[0])
+    return dict(t=sol.t, S=S, S_limit=S_lim, S_path_max=float(max(S.max(), S_lim)), b_gf=b, status=sol.status,
+                eta_c_limit=2.0 / S_lim, eta_c_path=2.0 / float(max(S.max(), S_lim)))
