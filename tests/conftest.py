@@ -11,3 +11,4 @@ settings.register_profile("dev", max_examples=25, deadline=None, print_blob=True
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 torch.set_default_dtype(torch.float64)
+torch.set_num_threads(1)

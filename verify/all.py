@@ -82,6 +82,8 @@ def main(argv=None) -> int:
             console.print(f"{cid}: {c.statement} [{c.source}]")
         return 0
     device = pick_device(args.device)
+    if device.type == "cpu":
+        torch.set_num_threads(1)  # networks here are small: thread fan-out costs more than it gains
     ctx = Context(quick=args.quick, seed=args.seed, device=device, out=args.out)
     ids = select(list(registry), args.only)
     if not ids:
