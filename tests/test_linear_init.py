@@ -1,0 +1,96 @@
+"""Underdetermined linear systems from an init: one layer, balanced deep nets and kappa (Gruber & Avron 2024)."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, strategies as st
+
+from numerics.linear import deep_limit, kappa, null_projection, one_layer_limit, pinv_solution
+from theory.linear import deep, one_layer
+from verify.dln import grad_b, loss
+from verify.linear import balanced_init, end_to_end, gaussian_init, layer_grads, train_gd, train_gf
+
+
+def _problem(seed, n, d):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    X /= np.sqrt(np.linalg.eigvalsh(X @ X.T / n).max())
+    return X, rng.standard_normal(n), rng.standard_normal(d)
+
+
+def test_derivations_verify():
+    assert len(one_layer().identities) == 5
+    for N in (2, 3, 4):
+        assert any("Arora" in s for s in deep(N).identities)
+
+
+@given(st.integers(0, 10**6), st.integers(1, 6), st.integers(1, 10), st.integers(2, 6))
+def test_kappa_solves_its_equation(seed, n, extra, N):
+    X, y, w0 = _problem(seed, n, n + extra)
+    k, res = kappa(X, y, w0, N)
+    A, B, C = w0 @ w0, np.sum(null_projection(X, w0) ** 2), np.sum(pinv_solution(X, y) ** 2)
+    assert k > 0 and res < 1e-13
+    assert k ** (2 * N / (N - 1)) * A == pytest.approx(C + k**2 * B, rel=1e-12)
+
+
+@given(st.integers(0, 10**6))
+def test_kappa_depth2_matches_closed_form(seed):
+    X, y, w0 = _problem(seed, 3, 7)
+    A, B, C = w0 @ w0, np.sum(null_projection(X, w0) ** 2), np.sum(pinv_solution(X, y) ** 2)
+    q = (B + np.sqrt(B**2 + 4 * A * C)) / (2 * A)
+    assert kappa(X, y, w0, 2)[0] == pytest.approx(np.sqrt(q), rel=1e-13)
+
+
+@given(st.integers(0, 10**6), st.sampled_from([2, 3]))
+def test_deep_linear_null_space_direction_is_conserved(seed, N):
+    torch.set_num_threads(1)
+    X, y, w0 = _problem(seed, 3, 7)
+    w0t = torch.tensor(w0[None, :])
+    res, ws = train_gf(X, y, balanced_init(w0t, 3, N, seed=seed), t_max=30.0, rtol=1e-11, atol=1e-13,
+                       stop_residual=None, t_eval=np.linspace(0, 30, 7))
+    p0 = null_projection(X, w0)
+    for w in ws[:, 0].numpy():
+        pw = null_projection(X, w)
+        assert 1 - pw @ p0 / (np.linalg.norm(pw) * np.linalg.norm(p0)) < 1e-10
+
+
+def test_balanced_gf_reaches_deep_limit():
+    torch.set_num_threads(1)
+    X, y, w0 = _problem(5, 3, 7)
+    res, ws = train_gf(X, y, balanced_init(torch.tensor(w0[None, :]), 3, 3, seed=1), t_max=1e4, stop_residual=1e-11)
+    assert np.allclose(ws[-1, 0].numpy(), deep_limit(X, y, w0, 3), rtol=0, atol=1e-9)
+
+
+@given(st.integers(0, 10**6))
+def test_one_layer_gd_limit_is_the_formula(seed):
+    X, y, w0 = _problem(seed, 4, 9)
+    res = train_gd(X, y, [torch.tensor(w0[None, None, :])], eta=1.0, steps=100000, tol=1e-30)
+    assert np.allclose(res.w[0].numpy(), one_layer_limit(X, y, w0), rtol=0, atol=1e-11)
+
+
+def test_layer_grads_match_autograd():
+    X, y, _ = _problem(0, 4, 6)
+    Ws = gaussian_init(2, 6, 5, 3, seed=0)
+    Wt = [W.clone().requires_grad_() for W in Ws]
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+    loss(Xt, yt, end_to_end(Wt)).sum().backward()
+    G = layer_grads(Ws, grad_b(Xt, yt, end_to_end(Ws)))
+    for a, g in zip(Wt, G):
+        assert torch.allclose(a.grad, g, atol=1e-14)
+
+
+def test_balanced_init_is_balanced_with_end_to_end_w0():
+    w0 = torch.tensor(np.random.default_rng(1).standard_normal((2, 5)))
+    Ws = balanced_init(w0, 4, 4, seed=0)
+    assert torch.allclose(end_to_end(Ws), w0, atol=1e-14)
+    for Wa, Wb in zip(Ws[:-1], Ws[1:]):
+        assert torch.allclose(Wb.transpose(1, 2) @ Wb, Wa @ Wa.transpose(1, 2), atol=1e-14)
+
+
+def test_rank_deficient_X_is_rejected():
+    X = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]])
+    with pytest.raises(ValueError, match="full row rank"):
+        one_layer_limit(X, np.ones(2), np.zeros(3))
+    with pytest.raises(ValueError, match="full row rank"):
+        kappa(X, np.ones(2), np.ones(3), 3)
+    with pytest.raises(ValueError, match="w0 = 0"):
+        kappa(np.eye(2, 3), np.ones(2), np.zeros(3), 2)
