@@ -60,6 +60,13 @@ def grad_b(X: torch.Tensor, y: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.einsum("rnd,rn->rd", X, r) / n
 
 
+def _grad_b_batched(X: torch.Tensor, y: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """grad_b for per-run X (R, n, d) as row-vector bmm's: the layouts MKL serves fastest (3-5x over the einsum
+    form on CPU, same arithmetic up to the summation order of X b; measured in verify.bench)."""
+    r = torch.bmm(b.unsqueeze(1), X.transpose(1, 2)).squeeze(1) - y
+    return torch.bmm(r.unsqueeze(1), X).squeeze(1) / X.shape[-2]
+
+
 def param_grad(kind: str, params: torch.Tensor, g: torch.Tensor, depth: int = 2) -> torch.Tensor:
     """dL/dparams by the chain rule, closed form (tests check it against autograd)."""
     p, m = params[:, 0], params[:, 1]
@@ -107,7 +114,7 @@ def train_gd(kind: str, X, y, params0: torch.Tensor, eta, steps: int, depth: int
     for k in range(steps):
         b = b_of(kind, params, depth)
         if batches is None:
-            g = grad_b(X, y, b)
+            g = grad_b(X, y, b) if X.dim() == 2 else _grad_b_batched(X, y, b)
         else:
             idx = batches(k)
             Xb = X[..., idx, :] if X.dim() == 2 else X[:, idx, :]
