@@ -1,0 +1,113 @@
+"""Predictors of numerics.dln: feasible, KKT, regimes, and trained GF limits equal the predictions."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from numerics import flow_limit, min_l1, min_l2, potential, shape_limit
+from verify import dln as net
+
+shapes = st.tuples(st.integers(2, 6), st.integers(0, 12)).map(lambda t: (t[0], t[0] + 1 + t[1]))
+
+
+def instance(seed, n, d):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, d)), rng.standard_normal(n)
+
+
+@given(seed=st.integers(0, 10**6), nd=shapes, la=st.floats(-12, 6), depth=st.sampled_from([2, 2, 3, 4]))
+def test_prediction_interpolates_and_satisfies_kkt(seed, nd, la, depth):
+    X, y = instance(seed, *nd)
+    alpha = 10.0**la if depth == 2 else 10.0 ** max(la, -1.5)
+    p = flow_limit(X, y, alpha, depth=depth)
+    assert np.all(np.isfinite(p.b))
+    assert p.residual <= (1e-10 if p.converged else 1e-8), p.status
+    # stationarity of the Lagrangian: mirror(b) in range(X^T), exact by construction of b = link(X^T nu)
+    np.testing.assert_allclose(X @ p.b, y, atol=1e-8 * (1 + np.linalg.norm(y)))
+
+
+@given(seed=st.integers(0, 10**6), nd=shapes)
+def test_potential_minimizer_beats_other_interpolators(seed, nd):
+    X, y = instance(seed, *nd)
+    alpha = 0.3
+    b = flow_limit(X, y, alpha).b
+    rng = np.random.default_rng(seed + 1)
+    null = np.linalg.svd(X)[2][X.shape[0]:].T
+    for _ in range(5):
+        other = b + null @ rng.standard_normal(null.shape[1]) * 0.1
+        assert potential(b, alpha) <= potential(other, alpha) + 1e-12
+
+
+@given(seed=st.integers(0, 10**6), nd=shapes)
+def test_large_alpha_limit_is_min_l2(seed, nd):
+    X, y = instance(seed, *nd)
+    np.testing.assert_allclose(flow_limit(X, y, 1e4).b, min_l2(X, y), rtol=0, atol=1e-6 * np.linalg.norm(y))
+
+
+@given(seed=st.integers(0, 10**6), nd=shapes, la=st.floats(-30, -3))
+def test_small_alpha_l1_gap_obeys_the_derived_1_over_L_bound(seed, nd, la):
+    """Q_alpha/L = ||b||_1 + R(b)/L + O(alpha^2), R = sum |b|(ln|b| - 1) (theory.dln.limits), so
+    ||b_alpha||_1 - ||b_l1||_1 <= (R(b_l1) - R(b_alpha))/L up to 2 d alpha^2 / L."""
+    X, y = instance(seed, *nd)
+    alpha = 10.0**la
+    L = -2 * np.log(alpha)
+    b1 = min_l1(X, y)[0]
+    ba = flow_limit(X, y, alpha).b
+    R = lambda b: float(np.sum(np.where(b != 0, np.abs(b) * (np.log(np.abs(b) + 1e-300) - 1), 0.0)))  # noqa: E731
+    gap = np.abs(ba).sum() - np.abs(b1).sum()
+    assert -1e-9 <= gap <= (R(b1) - R(ba)) / L + 2 * X.shape[1] * alpha**2 / L + 1e-9
+
+
+@settings(max_examples=4)
+@given(seed=st.integers(0, 10**6))
+def test_trained_gradient_flow_equals_prediction_on_small_instances(seed):
+    X, y = instance(seed, 3, 6)
+    alphas = np.array([0.5, 1.0])
+    res, b = net.train_gf("pm", np.repeat(X[None], 2, 0), np.repeat(y[None], 2, 0), net.init_params("pm", alphas, 6),
+                          [1e5], rtol=1e-11, atol=1e-13, method="DOP853", stop_residual=1e-12, t_max=1e5)
+    for r, a in enumerate(alphas):
+        pred = flow_limit(X, y, a).b
+        assert np.linalg.norm(b[-1, r].numpy() - pred) <= 1e-7 * np.linalg.norm(pred)
+
+
+@given(seed=st.integers(0, 10**6), kind=st.sampled_from(["pm", "uv"]), depth=st.sampled_from([2, 3]))
+def test_closed_form_parameter_gradient_equals_autograd(seed, kind, depth):
+    if kind == "uv":
+        depth = 2
+    rng = np.random.default_rng(seed)
+    X = torch.as_tensor(rng.standard_normal((3, 4, 5)))
+    y = torch.as_tensor(rng.standard_normal((3, 4)))
+    params = torch.as_tensor(rng.uniform(0.2, 1.5, (3, 2, 5)), dtype=torch.float64).requires_grad_(True)
+    net.loss(X, y, net.b_of(kind, params, depth)).sum().backward()
+    g = net.grad_b(X, y, net.b_of(kind, params, depth))
+    closed = net.param_grad(kind, params.detach(), g.detach(), depth)
+    torch.testing.assert_close(closed, params.grad, rtol=1e-12, atol=1e-14)
+
+
+def test_diverging_run_is_reported_and_others_continue():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((4, 8)), rng.standard_normal(4)
+    res = net.train_gd("pm", X, y, net.init_params("pm", [0.5, 0.5], 8), [0.01, 50.0], steps=20000, tol=1e-20)
+    assert res.status == ["converged", "diverged"]
+    assert np.all(np.isfinite(res.b.numpy()))
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(X=np.ones((3,)), y=np.ones(3), alpha=1.0), "2-D"),
+    (dict(X=np.ones((3, 4)), y=np.ones(2), alpha=1.0), "shape mismatch"),
+    (dict(X=np.full((3, 4), np.nan), y=np.ones(3), alpha=1.0), "non-finite"),
+    (dict(X=np.eye(3, 4), y=np.array([1, np.inf, 0.0]), alpha=1.0), "non-finite"),
+    (dict(X=np.eye(3, 4), y=np.ones(3), alpha=0.0), "alpha"),
+    (dict(X=np.eye(3, 4), y=np.ones(3), alpha=-1.0), "alpha"),
+    (dict(X=np.eye(3, 4), y=np.ones(3), alpha=1.0, depth=1), "depth"),
+    (dict(X=np.vstack([np.eye(2, 4), np.eye(2, 4)[:1]]), y=np.array([1.0, 0, 2.0]), alpha=1.0), "inconsistent"),
+])
+def test_bad_input_raises_a_clear_value_error(bad, match):
+    with pytest.raises(ValueError, match=match):
+        flow_limit(**bad)
+
+
+def test_balanced_coordinates_have_no_shape_potential():
+    with pytest.raises(ValueError, match="u0"):
+        shape_limit(np.eye(2, 3), np.ones(2), np.ones(3), np.ones(3))
