@@ -1,6 +1,8 @@
 """Device choice: CUDA when present, else CPU; overridable."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 
 
@@ -11,3 +13,14 @@ def pick_device(name: str | None = None) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {name}: CUDA is not available on this machine; use 'cpu' or 'auto'")
     return dev
+
+
+@contextmanager
+def one_thread():
+    """Small tensors: one intra-op thread (2 threads on a loaded 2-core machine measured 70-150x slower per step)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)

@@ -1,7 +1,6 @@
 """Claims: sharpness of trained DLNs, minimum-sharpness interpolator, edge of stability (THEORY §2)."""
 from __future__ import annotations
 
-from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
@@ -13,20 +12,12 @@ from numerics.sharpness import gf_path_sharpness, min_sharpness, min_sharpness_n
 from verify.dln import init_params, train_gd
 from verify.sharpness import lanczos_top
 
+from ..device import one_thread
 from .registry import Context, Measurement, claim
 
 FOJTIK = "Fojtik, Matveev, Chou, Kutyniok, Maly 2025, arXiv 2505.21423"
 
 
-@contextmanager
-def one_thread():
-    """Tiny tensors: intra-op threads only add contention on a shared 2-core machine (measured 70x)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 @lru_cache(maxsize=4)

@@ -1,7 +1,6 @@
 """Claims: saddle-to-saddle dynamics at vanishing init; test error of DLN solutions vs init scale and shape."""
 from __future__ import annotations
 
-from contextlib import contextmanager
 from fractions import Fraction
 
 import numpy as np
@@ -12,6 +11,7 @@ from numerics.saddles import l1_kkt_residual, saddle_to_saddle
 from verify.dln import b_of, flow_rhs, from_flow_coords, init_params, residual, to_flow_coords
 from verify.flow import integrate
 
+from ..device import one_thread as single_thread
 from .registry import Context, Measurement, claim
 
 FIXTURE_X = [[1, Fraction(1, 2), Fraction(7, 10), 0], [Fraction(1, 2), 1, Fraction(1, 10), Fraction(7, 10)]]
@@ -19,15 +19,6 @@ FIXTURE_Y = [1, 0]
 FIXTURE_FINAL = [0, 0, Fraction(10, 7), Fraction(-10, 49)]
 
 
-@contextmanager
-def single_thread():
-    """Small tensors: one intra-op thread (2 threads on a loaded 2-core machine measured ~150x slower per step)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def scaled_flow(kind, X, y, theta0, scale, t_eval, rtol, atol, method, stop_below, t_max=None):
