@@ -59,13 +59,13 @@ def test_small_alpha_l1_gap_obeys_the_derived_1_over_L_bound(seed, nd, la):
     assert -1e-9 <= gap <= (R(b1) - R(ba)) / L + 2 * X.shape[1] * alpha**2 / L + 1e-9
 
 
-@settings(max_examples=4)
+@settings(max_examples=3)
 @given(seed=st.integers(0, 10**6))
 def test_trained_gradient_flow_equals_prediction_on_small_instances(seed):
     X, y = instance(seed, 3, 6)
-    alphas = np.array([0.5, 1.0])
+    alphas = np.array([0.3, 1.0])
     res, b = net.train_gf("pm", np.repeat(X[None], 2, 0), np.repeat(y[None], 2, 0), net.init_params("pm", alphas, 6),
-                          [1e5], rtol=1e-11, atol=1e-13, method="DOP853", stop_residual=1e-12, t_max=1e5)
+                          [1e6], rtol=1e-10, atol=1e-12, stop_residual=1e-11, t_max=1e6)
     for r, a in enumerate(alphas):
         pred = flow_limit(X, y, a).b
         assert np.linalg.norm(b[-1, r].numpy() - pred) <= 1e-7 * np.linalg.norm(pred)
