@@ -7,10 +7,23 @@ import pkgutil
 from .registry import REGISTRY, Claim, Context, Measurement, claim, run_claim
 
 
+def _import_error_claim(name: str, exc: Exception) -> None:
+    """A claims module that fails to import becomes one `error` record instead of stopping the run."""
+    def fail(ctx):
+        raise ImportError(f"verify.claims.{name} failed to import: {type(exc).__name__}: {exc}") from exc
+
+    cid = f"{name}.import"
+    if cid not in REGISTRY:
+        REGISTRY[cid] = Claim(cid, f"claims module verify.claims.{name} imports", "package", fail)
+
+
 def load_all() -> dict[str, Claim]:
     for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if mod.name != "registry":
-            importlib.import_module(f"{__name__}.{mod.name}")
+            try:
+                importlib.import_module(f"{__name__}.{mod.name}")
+            except Exception as exc:
+                _import_error_claim(mod.name, exc)
     return REGISTRY
 
 
