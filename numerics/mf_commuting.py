@@ -1,0 +1,158 @@
+"""Commuting sensing for W = U U^T: closed-form limit and trajectory on the shared eigenbasis (Gunasekar 2017, Sec. 3).
+
+Convention: L(W) = sum_i (<A_i, W> - y_i)^2 / (2m); lambda = alpha^2 exp(-4 a^T S), dS/dt = r / m.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.integrate import solve_ivp
+from scipy.optimize import linprog
+
+from theory.matrix import commuting
+
+from .compile import compiled
+from .validate import as_vector, positive
+
+
+@dataclass
+class CommutingBasis:
+    Q: np.ndarray   # (d, d) orthonormal, columns are the shared eigenvectors
+    a: np.ndarray   # (m, d) eigenvalues a_ij of A_i on q_j
+
+
+def sensing_stack(As, name: str = "As") -> np.ndarray:
+    A = np.asarray(As, dtype=np.float64)
+    if A.ndim != 3 or A.shape[1] != A.shape[2] or A.shape[0] == 0:
+        raise ValueError(f"{name} must be a stack of square matrices of shape (m, d, d), got {A.shape}")
+    if not np.all(np.isfinite(A)):
+        raise ValueError(f"{name} has non-finite entries")
+    return A
+
+
+def commuting_basis(As, tol: float = 1e-10) -> CommutingBasis:
+    """Joint eigenbasis of symmetric commuting A_i; ValueError naming the pair that does not commute."""
+    A = sensing_stack(As)
+    scale = max(np.abs(A).max(), 1e-300)
+    asym = np.abs(A - A.transpose(0, 2, 1)).max() / scale
+    if asym > tol:
+        raise ValueError(f"sensing matrices must be symmetric for W = U U^T (max |A - A^T| / max|A| = {asym:.2g})")
+    m = A.shape[0]
+    for i in range(m):
+        for j in range(i + 1, m):
+            c = np.abs(A[i] @ A[j] - A[j] @ A[i]).max() / scale**2
+            if c > tol:
+                raise ValueError(f"sensing matrices A_{i} and A_{j} do not commute (max |A_i A_j - A_j A_i| / "
+                                 f"max|A|^2 = {c:.2g} > {tol:g}); the commuting closed form does not apply -- use "
+                                 f"the general gradient-flow trainer for non-commuting sensing")
+    coef = np.random.default_rng(12345).standard_normal(m)
+    _, Q = np.linalg.eigh(np.tensordot(coef, A, axes=1))
+    B = np.einsum("dj,mde,ek->mjk", Q, A, Q)
+    a = np.einsum("mjj->mj", B)
+    off = np.abs(B - np.einsum("mj,jk->mjk", a, np.eye(A.shape[1]))).max() / scale
+    if off > 1e3 * tol:
+        raise ValueError(f"could not jointly diagonalize the sensing matrices (off-diagonal {off:.2g})")
+    return CommutingBasis(Q=Q, a=a)
+
+
+def _lam(S, a, alpha):
+    f = compiled(commuting, "lam_of_S", ("S", "alpha"))
+    return f(a.T @ S, alpha)
+
+
+def _check_feasible(a, y):
+    res = linprog(np.zeros(a.shape[1]), A_eq=a, b_eq=y, bounds=[(0, None)] * a.shape[1], method="highs")
+    if res.status != 0:
+        raise ValueError("measurements y are inconsistent with any PSD matrix: no W >= 0 with <A_i, W> = y_i "
+                         f"(linprog status {res.status}: {res.message})")
+
+
+@dataclass
+class CommutingPrediction:
+    W: np.ndarray
+    lam: np.ndarray
+    mu: np.ndarray         # dual variable, lambda = alpha^2 exp(a^T mu)
+    residual: float        # ||a lambda - y|| / ||y||
+    iterations: int
+    status: str
+
+
+def commuting_limit(As, y, alpha, tol: float = 1e-14, max_iter: int = 500) -> CommutingPrediction:
+    """W_inf = Q diag(lambda) Q^T, lambda = alpha^2 exp(a^T mu), a lambda = y: damped dual Newton (log domain)."""
+    basis = commuting_basis(As)
+    a = basis.a
+    y = as_vector(y, a.shape[0], "y")
+    alpha = float(positive(alpha, "alpha"))
+    _check_feasible(a, y)
+    link = compiled(commuting, "link", ("nu", "alpha"))
+    mu = np.zeros(a.shape[0])
+    if alpha < 1e-2:  # continuation in ln(1/alpha): warm start from alpha * 10, mu rescaled by the ratio of logs
+        mu = commuting_limit(As, y, alpha * 10, tol, max_iter).mu * np.log(alpha) / np.log(alpha * 10)
+
+    def dual(mu):
+        with np.errstate(over="ignore", invalid="ignore"):
+            v = np.sum(link(a.T @ mu, alpha)) - y @ mu
+        return v if np.isfinite(v) else np.inf
+
+    it, status = 0, "max_iter"
+    ynorm = max(np.linalg.norm(y), 1e-300)
+    for it in range(1, max_iter + 1):
+        lam = link(a.T @ mu, alpha)
+        grad = a @ lam - y
+        if np.linalg.norm(grad) <= tol * ynorm:
+            status = "converged"
+            break
+        H = (a * lam) @ a.T
+        try:
+            step = np.linalg.solve(H + 1e-300 * np.eye(len(mu)), grad)
+        except np.linalg.LinAlgError:
+            step = np.linalg.lstsq(H, grad, rcond=None)[0]
+        f0, dec, tstep = dual(mu), grad @ step, 1.0
+        while tstep > 1e-12 and not dual(mu - tstep * step) <= f0 - 0.25 * tstep * dec:
+            tstep *= 0.5
+        mu = mu - tstep * step
+    lam = link(a.T @ mu, alpha)
+    W = (basis.Q * lam) @ basis.Q.T
+    return CommutingPrediction(W=W, lam=lam, mu=mu, residual=float(np.linalg.norm(a @ lam - y) / ynorm),
+                               iterations=it, status=status)
+
+
+def commuting_trajectory(As, y, alpha, t_eval, rtol: float = 1e-13, atol: float = 1e-16):
+    """W(t) = Q diag(alpha^2 e^{-4 a^T S(t)}) Q^T with the m-dim reduced ODE dS/dt = (y - a lambda(S)) / m.
+
+    Returns (W of shape (T, d, d), lambda (T, d), solve_ivp status string).
+    """
+    basis = commuting_basis(As)
+    a = basis.a
+    m = a.shape[0]
+    y = as_vector(y, m, "y")
+    alpha = float(positive(alpha, "alpha"))
+    t_eval = np.asarray(t_eval, dtype=np.float64)
+
+    def rhs(_, S):
+        return (a @ _lam(S, a, alpha) - y) / m
+
+    def jac(_, S):
+        return -4.0 * (a * _lam(S, a, alpha)) @ a.T / m
+
+    sol = solve_ivp(rhs, (0.0, float(t_eval[-1])), np.zeros(m), method="Radau", jac=jac, t_eval=t_eval, rtol=rtol,
+                    atol=atol)
+    lam = np.stack([_lam(S, a, alpha) for S in sol.y.T])
+    W = np.einsum("ij,tj,kj->tik", basis.Q, lam, basis.Q)
+    return W, lam, ("ok" if sol.success else f"failed: {sol.message}")
+
+
+def min_trace_commuting(As, y):
+    """Minimum-trace PSD solution for commuting sensing: the LP min 1^T lambda, a lambda = y, lambda >= 0.
+
+    Returns (W*, lambda*, s = a^T nu* (dual certificate, s_j <= 1, = 1 on the support)).
+    """
+    basis = commuting_basis(As)
+    a = basis.a
+    y = as_vector(y, a.shape[0], "y")
+    _check_feasible(a, y)
+    res = linprog(np.ones(a.shape[1]), A_eq=a, b_eq=y, bounds=[(0, None)] * a.shape[1], method="highs")
+    nu = res.eqlin.marginals
+    lam = res.x
+    return (basis.Q * lam) @ basis.Q.T, lam, a.T @ nu

@@ -1,0 +1,129 @@
+"""Deep factorization W = W_N...W_1: end-to-end ODE on W alone, singular values, balanced factors (Arora 2019).
+
+dW/dt = -sum_j (W W^T)^((N-j)/N) G (W^T W)^((j-1)/N); d sigma_r/dt = -N sigma_r^(2-2/N) <G, u_r v_r^T>.
+Fractional powers via eigendecompositions of W W^T and W^T W; DOP853 (adaptive, error-controlled).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from theory.matrix import deep
+
+from .compile import compiled
+from .validate import depth_value, positive
+
+
+def _square(W, name="W0") -> np.ndarray:
+    W = np.asarray(W, dtype=np.float64)
+    if W.ndim != 2 or not np.all(np.isfinite(W)):
+        raise ValueError(f"{name} must be a finite 2-D array, got shape {W.shape}")
+    return W
+
+
+def psd_power(S: np.ndarray, p: float) -> np.ndarray:
+    """S^p for symmetric PSD S via eigh (eigenvalues clipped at 0); p = 0 gives the identity."""
+    if p == 0:
+        return np.eye(S.shape[0])
+    ev, Q = np.linalg.eigh((S + S.T) / 2)
+    return (Q * np.clip(ev, 0.0, None) ** p) @ Q.T
+
+
+def end_to_end_rhs(W: np.ndarray, G: np.ndarray, N: int) -> np.ndarray:
+    """-sum_{j=1}^N (W W^T)^((N-j)/N) G (W^T W)^((j-1)/N) (Arora et al. 2019, Thm 1)."""
+    N = depth_value(N)
+    WWt, WtW = W @ W.T, W.T @ W
+    left = [psd_power(WWt, k / N) for k in range(N)]
+    right = [psd_power(WtW, k / N) for k in range(N)]
+    return -sum(left[N - j] @ G @ right[j - 1] for j in range(1, N + 1))
+
+
+def singular_value_rhs(W: np.ndarray, G: np.ndarray, N: int):
+    """(sigma, d sigma/dt) with d sigma_r/dt = -N sigma_r^(2-2/N) <G, u_r v_r^T> (compiled from theory.deep)."""
+    N = depth_value(N)
+    U, sig, Vt = np.linalg.svd(W)
+    h = np.einsum("ir,ij,rj->r", U, G, Vt)
+    f = compiled(deep, "dsigma", ("sigma", "h"), deriv_args=(N,))
+    return sig, f(sig, h)
+
+
+def balanced_factors(W0, N: int, rng: np.random.Generator | None = None) -> list[np.ndarray]:
+    """Balanced W_1..W_N with product W0: W_j = V_{j+1} Sigma^(1/N) V_j^T (V_1 = right, V_{N+1} = left vectors)."""
+    W0 = _square(W0)
+    N = depth_value(N)
+    U, sig, Vt = np.linalg.svd(W0)
+    if W0.shape[0] != W0.shape[1]:
+        raise ValueError(f"balanced_factors builds square factors; W0 has shape {W0.shape}")
+    d = W0.shape[0]
+    Vs = [Vt.T]
+    for _ in range(N - 1):
+        Vs.append(np.eye(d) if rng is None else np.linalg.qr(rng.standard_normal((d, d)))[0])
+    Vs.append(U)
+    root = np.diag(sig ** (1.0 / N))
+    return [Vs[j + 1] @ root @ Vs[j].T for j in range(N)]
+
+
+def balance_gap(factors) -> float:
+    """max_j ||W_{j+1}^T W_{j+1} - W_j W_j^T||_F relative to max_j ||W_j||_F^2."""
+    scale = max(np.linalg.norm(F) ** 2 for F in factors)
+    gaps = [np.linalg.norm(factors[j + 1].T @ factors[j + 1] - factors[j] @ factors[j].T)
+            for j in range(len(factors) - 1)]
+    return float(max(gaps) / max(scale, 1e-300))
+
+
+def require_balanced(factors, tol: float = 1e-10) -> np.ndarray:
+    """Product of balanced factors; ValueError when the init is not balanced (the end-to-end ODE needs it)."""
+    factors = [_square(F, f"factors[{j}]") for j, F in enumerate(factors)]
+    if len(factors) < 2:
+        raise ValueError("pass at least two factors W_1..W_N (N >= 2)")
+    gap = balance_gap(factors)
+    if gap > tol:
+        raise ValueError(f"unbalanced init: max_j ||W_(j+1)^T W_(j+1) - W_j W_j^T|| / max ||W_j||^2 = {gap:.3g} > "
+                         f"{tol:g}; the end-to-end ODE holds only for balanced factors (use balanced_factors)")
+    W = factors[0]
+    for F in factors[1:]:
+        W = F @ W
+    return W
+
+
+@dataclass
+class EndToEnd:
+    t: np.ndarray
+    W: np.ndarray        # (T, d, d)
+    sigma: np.ndarray    # (T, d), integrated by the singular-value ODE
+    status: str
+    nfev: int
+
+
+def integrate_end_to_end(factors, grad: Callable[[np.ndarray], np.ndarray], t_eval, rtol: float = 1e-12,
+                         atol: float = 1e-14) -> EndToEnd:
+    """Integrate the end-to-end ODE on W alone together with the singular-value ODE (DOP853)."""
+    W0 = require_balanced(factors)
+    N = len(factors)
+    t_eval = np.asarray(t_eval, dtype=np.float64)
+    positive(t_eval[-1], "t_eval[-1]")
+    shape, P = W0.shape, W0.size
+    sig0 = np.linalg.svd(W0, compute_uv=False)
+
+    def rhs(_, y):
+        W = y[:P].reshape(shape)
+        G = grad(W)
+        _, ds = singular_value_rhs(W, G, N)
+        return np.concatenate([end_to_end_rhs(W, G, N).ravel(), ds])
+
+    sol = solve_ivp(rhs, (0.0, float(t_eval[-1])), np.concatenate([W0.ravel(), sig0]), method="DOP853",
+                    t_eval=t_eval, rtol=rtol, atol=atol)
+    Y = sol.y.T
+    return EndToEnd(t=sol.t, W=Y[:, :P].reshape(-1, *shape), sigma=Y[:, P:],
+                    status="ok" if sol.success else f"failed: {sol.message}", nfev=sol.nfev)
+
+
+def effective_rank(W) -> float:
+    """Roy & Vetterli 2007: exp of the entropy of the normalized singular values."""
+    sig = np.linalg.svd(np.asarray(W, dtype=np.float64), compute_uv=False)
+    p = sig / max(sig.sum(), 1e-300)
+    p = p[p > 0]
+    return float(np.exp(-np.sum(p * np.log(p))))
