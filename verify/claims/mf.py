@@ -97,10 +97,13 @@ def commuting_nuclear_claim(ctx: Context) -> Measurement:
     return Measurement("relative error of the fitted rate vs 2(1 - s_max)", value, 0.02, details)
 
 
-def _gf_to_fit(rhs, U0, t_max, tol=1e-10, resid=None):
-    # rtol 1e-9: the measured gaps are >= 1e-6, far above the integration error.
-    return integrate(rhs, U0, np.geomspace(1e-2, t_max, 30), rtol=1e-9, atol=1e-13, stop=resid, stop_below=tol,
-                     t_max=t_max)
+FIT_TOL = 1e-6
+
+
+def _gf_to_fit(rhs, U0, resid, t_max=1e8, tol=1e-8):
+    """GF until every run fits to ``tol`` (Radau: near rank-deficient limits the residual decays like 1/t)."""
+    return integrate(rhs, U0, np.geomspace(1e-2, t_max, 30), rtol=1e-9, atol=1e-13, method="Radau", stop=resid,
+                     stop_below=tol, t_max=t_max)
 
 
 @claim("mf.sensing.nuclear", "non-commuting (Gaussian) sensing and completion, W = U U^T at small alpha: the gap "
@@ -108,11 +111,13 @@ def _gf_to_fit(rhs, U0, t_max, tol=1e-10, resid=None):
        f"{GUNASEKAR}, Conjecture 1", conjecture=True)
 def sensing_nuclear_claim(ctx: Context) -> Measurement:
     d, m = (4, 6) if ctx.quick else (10, 40)
-    alphas = [1e-1, 1e-2, 1e-3]
+    # Down to 1e-8: on completion seed 2 the gap falls only ~0.03 a decade for alpha >= 1e-4 (a rank-2
+    # component of size ~alpha^0.1 survives) and collapses below 1e-6 (measured: 0.16, 0.13, 0.066, 4e-4).
+    alphas = [1e-1, 1e-2, 1e-4, 1e-8]
     seeds = 3
-    details, violations = {"alphas": alphas, "d": d, "m": m}, 0
+    details, violations, unfitted = {"alphas": alphas, "d": d, "m": m, "fit_tol": FIT_TOL}, 0, 0
     for kind in ("gaussian", "completion"):
-        gaps = np.zeros((seeds, len(alphas)))
+        gaps, resids = np.zeros((seeds, len(alphas))), np.zeros((seeds, len(alphas)))
         for sd in range(seeds):
             rng = ctx.generator(offset=403 + 17 * sd + (0 if kind == "gaussian" else 1000))
             v = rng.standard_normal((d, 1))
@@ -137,19 +142,27 @@ def sensing_nuclear_claim(ctx: Context) -> Measurement:
             def resid(th):
                 U = th.reshape(-1, d, d)
                 return (torch.einsum("mij,rij->rm", At, U @ U.transpose(1, 2)) - yt).norm(dim=1) / yt.norm()
-            res = _gf_to_fit(rhs, U0.to(ctx.device), 2e3, tol=1e-8, resid=resid)
-            U = res.states[-1].reshape(-1, d, d)
+            res = _gf_to_fit(rhs, U0.to(ctx.device), resid)
+            final = torch.as_tensor(res.states[-1])
+            U = final.reshape(-1, d, d)
+            resids[sd] = resid(final).cpu().numpy()
             for k in range(len(alphas)):
-                gaps[sd, k] = nuclear_norm(U[k] @ U[k].T) / nuclear_norm(Wnuc) - 1
-        mean, std = gaps.mean(0), gaps.std(0)
+                gaps[sd, k] = nuclear_norm((U[k] @ U[k].T).cpu().numpy()) / nuclear_norm(Wnuc) - 1
+        # A run that has not fitted to FIT_TOL is not at its limit: its gap is not a measurement of the limit.
+        fitted = resids <= FIT_TOL
+        unfitted += int((~fitted).sum())
+        gaps = np.where(fitted, gaps, np.nan)
+        mean, std = np.nanmean(gaps, 0), np.nanstd(gaps, 0)
         # Bound: the conjecture predicts gap -> 0 as alpha -> 0; for commuting sensing the gap is
         # O(alpha^(2(1-s_max))) (mf.commuting.nuclear). The measured row passes if the mean gap decreases
         # with alpha at every decade and the largest gap at the smallest alpha is below the mean gap at
         # the largest alpha -- a falsifiable "shrinking" criterion, not a proof.
-        violations += int(np.sum(np.diff(mean) >= 0)) + int(gaps[:, -1].max() >= mean[0])
-        details[kind] = {"gap_per_seed": gaps, "gap_mean": mean, "gap_std": std,
+        violations += int(np.sum(~(np.diff(mean) < 0))) + int(not np.nanmax(gaps[:, -1]) < mean[0])
+        details[kind] = {"gap_per_seed": gaps, "gap_mean": mean, "gap_std": std, "fit_residual": resids,
                          "fitted_exponent_p (gap ~ alpha^p)": float(np.polyfit(np.log(alphas), np.log(np.abs(mean) + 1e-300), 1)[0])}
-    return Measurement("violations of 'gap shrinks with alpha' (count)", violations, 0, details)
+    details["runs not fitted to fit_tol by t = 1e8"] = unfitted
+    return Measurement("violations of 'gap shrinks with alpha' + runs not fitted (count)", violations + unfitted, 0,
+                       details)
 
 
 @claim("mf.deep.endtoend", "depth N = 2, 3, 4, balanced init: the N-factor GF end-to-end matrix and its singular "
