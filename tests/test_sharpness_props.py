@@ -1,9 +1,11 @@
 """Properties of the sharpness formulas and the minimum-sharpness SDP."""
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from numerics.sharpness import lam_max, min_sharpness, sharpness_full
+from numerics.sharpness import gf_path_sharpness, hessian_full, lam_max, min_sharpness, sharpness_full
+from verify import dln as net
 from verify.sharpness import lanczos_top
 
 
@@ -27,3 +29,65 @@ def test_min_sharpness_below_any_interpolator(seed):
     b = np.linalg.lstsq(X, y, rcond=None)[0][:, None] + N @ rng.standard_normal((4, 20))
     assert np.all(ms.value <= lam_max(X, np.abs(b.T)) * (1 + 1e-9))
     assert ms.gap <= 1e-7
+
+
+def _autograd_hessian(kind, depth, P, X, y):
+    """Hessian of L = ||X b - y||^2 / (2n) in parameter space by torch.func, one run."""
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+
+    def loss(th):
+        b = th[0] * th[1] if kind == "uv" else th[0] ** 2 if kind == "shared" else th[0] ** depth - th[1] ** depth
+        return 0.5 * ((Xt @ b - yt) ** 2).mean()
+
+    k, d = P.shape
+    return torch.func.hessian(loss)(torch.as_tensor(P)).reshape(k * d, k * d).numpy()
+
+
+@given(st.integers(0, 10**6), st.sampled_from([("uv", 2), ("pm", 2), ("pm", 3), ("pm", 4), ("shared", 2)]))
+def test_full_hessian_formula_equals_autograd_away_from_interpolators(seed, kind_depth):
+    kind, depth = kind_depth
+    rng = np.random.default_rng(seed)
+    X, y = rng.standard_normal((3, 4)), rng.standard_normal(3)
+    P = rng.uniform(0.2, 1.5, (1 if kind == "shared" else 2, 4)) * rng.choice([-1, 1], 4)
+    H = hessian_full(kind, P[None], X, y, depth)[0]
+    assert np.allclose(H, _autograd_hessian(kind, depth, P, X, y), rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=8)
+@given(st.integers(0, 10**6), st.sampled_from([0.05, 0.1, 0.3]))
+def test_every_converged_gd_run_satisfies_the_stability_bound(seed, alpha):
+    """S <= 2/eta at any GD limit; 1e-6 is the margin a minimum with eta S / 2 = 1 + 1e-6 needs ~1e6 steps to leave."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((3, 6))
+    y = X @ (rng.standard_normal(6) * (rng.random(6) < 0.5))
+    if not np.any(y):
+        y = X[:, 0]
+    S_gf = gf_path_sharpness(X, y, alpha, "uv", t_max=1e4, points=50)["S_path_max"]
+    etas = 2 / S_gf * np.geomspace(0.3, 6.0, 10)
+    res = net.train_gd("uv", X, y, net.init_params("uv", np.full(10, alpha), 6), etas, 10000)
+    conv = np.array([s == "converged" for s in res.status])
+    S = sharpness_full("uv", res.params.numpy(), X, y)
+    assert conv.any()
+    assert np.all(S[conv] * etas[conv] / 2 <= 1 + 1e-6)
+
+
+def test_min_sharpness_rejects_inconsistent_measurements():
+    X = np.array([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    with pytest.raises(ValueError, match="inconsistent"):
+        min_sharpness(X, np.array([1.0, 2.0]))
+
+
+def test_unsolved_sdp_is_an_error_not_a_number(monkeypatch):
+    import cvxpy as cp
+
+    def fail(self, *a, **k):
+        raise cp.error.SolverError("forced failure")
+    monkeypatch.setattr(cp.Problem, "solve", fail)
+    with pytest.raises(ValueError, match="solver failed"):
+        min_sharpness(np.eye(2, 4), np.ones(2))
+
+
+def test_run_stopped_before_convergence_is_reported_as_max_steps():
+    X, y = np.eye(2, 3), np.ones(2)
+    res = net.train_gd("uv", X, y, net.init_params("uv", [0.1], 3), 0.01, steps=20)
+    assert list(res.status) == ["max_steps"] and np.all(np.isfinite(res.b.numpy()))
