@@ -172,11 +172,10 @@ def gf_path_sharpness(X, y, alpha, kind: str = "uv", t_max: float = 1e6, points:
             return np.stack([(up + um) / 2, (up - um) / 2], axis=1)
         return np.stack([alpha * np.exp(-2 * G), alpha * np.exp(2 * G)], axis=1)
 
-    from .compile import compiled as _c  # noqa: F401
     bfun = (lambda P: P[:, 0] * P[:, 1]) if kind == "uv" else (lambda P: P[:, 0] ** 2 - P[:, 1] ** 2)
     rhs = lambda t, G: (X.T @ (X @ bfun(params_of(G))[0] - y) / n)
     ts = np.concatenate([[0.0], np.logspace(-3, np.log10(t_max), points)])
-    sol = solve_ivp(rhs, (0, t_max), np.zeros(d), method="LSODA" if False else "Radau", t_eval=ts, rtol=rtol, atol=1e-13)
+    sol = solve_ivp(rhs, (0, t_max), np.zeros(d), method="Radau", t_eval=ts, rtol=rtol, atol=1e-13)
     P = params_of(sol.y.T)
     S = sharpness_full(kind, P, X, y)
     lim = flow_limit(X, y, alpha, parametrization=kind)
