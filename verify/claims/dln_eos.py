@@ -8,6 +8,7 @@ import torch
 from scipy.optimize import minimize_scalar
 
 from numerics.dln import flow_limit, potential
+from numerics.dln_gd import GDStats, exact_limit
 from numerics.sharpness import gf_path_sharpness, min_sharpness, min_sharpness_n1, sharpness_interp
 from verify.dln import init_params, train_gd
 from verify.sharpness import lanczos_top
@@ -35,12 +36,24 @@ def eos_sweep(seed: int, quick: bool, device: str = "cpu"):
     eta_max, eta_c = ms.eta_max("uv"), gp["eta_c_path"]
     etas = np.unique(np.concatenate([np.linspace(0.02, eta_c, 8), np.linspace(eta_c, eta_max, 18)[1:-1],
                                      eta_max * np.array([1.02, 1.1, 1.3])]))
+    stats = GDStats("uv", np.full(len(etas), alpha), len(etas), d, device=device)
     with one_thread():
         p0 = init_params("uv", np.full(len(etas), alpha), d, device=device)
-        res = train_gd("uv", X, y, p0, etas, 40000 if quick else 200000)
+        res = train_gd("uv", X, y, p0, etas, 40000 if quick else 200000,
+                       on_step=stats.callback(torch.as_tensor(etas, device=device)))
     params = res.params.detach().cpu().numpy()
     return dict(X=X, y=y, alpha=alpha, ms=ms, gp=gp, eta_c=eta_c, eta_max=eta_max, etas=etas, res=res,
-                params=params, b=res.b.detach().cpu().numpy(), S=sharpness_interp("uv", params, X))
+                params=params, b=res.b.detach().cpu().numpy(), S=sharpness_interp("uv", params, X), stats=stats)
+
+
+def _exact_gd_diagnosis(sw, conv) -> dict:
+    """Per converged run: distance to the exact GD limit (Even et al. Thm 1) and the effective alpha_inf / alpha."""
+    err, shrink = np.full(len(conv), np.nan), np.full(len(conv), np.nan)
+    for i in np.flatnonzero(conv):
+        b = sw["b"][i]
+        err[i] = np.linalg.norm(exact_limit(sw["X"], sw["y"], sw["stats"], i).b - b) / np.linalg.norm(b)
+        shrink[i] = np.exp(0.5 * np.log(sw["stats"].alpha_sq()[i]).mean()) / sw["alpha"]
+    return {"rel_err_vs_exact_gd_limit": err, "geometric_mean_alpha_inf_over_alpha": shrink}
 
 
 @claim("dln.sharpness.formula", "closed-form sharpness lambda_max(X diag(u^2+v^2) X^T/n) at trained interpolators "
@@ -133,7 +146,8 @@ def eos_stability(ctx: Context) -> Measurement:
                        v_bound + v_edge + v_top, 0,
                        dict(eta_c=sw["eta_c"], eta_c_limit=sw["gp"]["eta_c_limit"], eta_max=sw["eta_max"],
                             S_min=sw["ms"].sharpness("uv"), sdp_gap=sw["ms"].gap, etas=etas, S=S, status=st,
-                            S_times_eta_over_2=S * etas / 2, v_bound=v_bound, v_edge=v_edge, v_top=v_top),
+                            S_times_eta_over_2=S * etas / 2, v_bound=v_bound, v_edge=v_edge, v_top=v_top,
+                            **_exact_gd_diagnosis(sw, conv)),
                        [str(path)])
 
 
