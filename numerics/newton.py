@@ -6,6 +6,7 @@ Azulay et al. 2021 Thm 4.1).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -28,7 +29,7 @@ class Prediction:
     nu: np.ndarray
     residual: float            # ||X b - y|| / max(||y||, 1e-300)
     iterations: int
-    status: str                # "converged" | "max_iter" | "stalled"
+    status: str                # "converged" | "max_iter" | "stalled" | "singular"
     history: list[float] = field(default_factory=list)
 
     @property
@@ -96,12 +97,20 @@ class BoundedFamily:
         return float(min(1.0, 0.995 * np.min(room)))
 
 
-def _newton_direction(X, w, r):
+def _newton_direction(X, w, r) -> np.ndarray | None:
+    """Solve X diag(w) X^T dnu = -r; None when the dual Hessian is non-finite or no solver can factor it."""
     Hm = (X * w) @ X.T
+    if not np.all(np.isfinite(Hm)):
+        return None
     try:
-        return sla.solve(Hm, -r, assume_a="pos", check_finite=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sla.LinAlgWarning)   # conditioning shows in the residual we report
+            return sla.solve(Hm, -r, assume_a="pos", check_finite=True)
     except (sla.LinAlgError, ValueError):
-        return np.linalg.lstsq(Hm, -r, rcond=None)[0]
+        try:
+            return np.linalg.lstsq(Hm, -r, rcond=None)[0]
+        except np.linalg.LinAlgError:
+            return None
 
 
 def _line_search(X, y, family, s, ds, dnu, step, slope, res, ynorm) -> float:
@@ -132,18 +141,28 @@ def dual_newton(X: np.ndarray, y: np.ndarray, family: DualFamily, nu0: np.ndarra
     history: list[float] = []
     status = "max_iter"
     radius = trust
+    best, best_res = nu, np.inf
     for it in range(maxiter + 1):
         s = X.T @ nu
-        b = family.link(s)
-        r = X @ b - y
-        res = np.linalg.norm(r) / ynorm
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            r = X @ family.link(s) - y
+            res = np.linalg.norm(r) / ynorm
+        if not np.isfinite(res):
+            status = "singular"   # at the float64 floor: the link overflowed; the best finite iterate is returned
+            break
+        if res < best_res:
+            best, best_res = nu, res
         history.append(float(res))
         if res <= tol:
             status = "converged"
             break
         if it == maxiter:
             break
-        dnu = _newton_direction(X, family.curvature(s), r)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            dnu = _newton_direction(X, family.curvature(s), r)
+        if dnu is None:
+            status = "singular"
+            break
         ds = X.T @ dnu
         big = np.max(np.abs(ds))
         step = min(1.0, radius / big) if big > 0 else 1.0
@@ -161,6 +180,9 @@ def dual_newton(X: np.ndarray, y: np.ndarray, family: DualFamily, nu0: np.ndarra
             break
         radius = radius * 2 if step * big >= 0.99 * radius else max(trust, radius)
         nu = nu + step * dnu
+    if not history:
+        raise ValueError("nu0 gives a non-finite prediction (the link overflows there); start from nu0 = None")
+    nu = best    # the smallest-residual iterate: past the rounding floor the residual only jitters
     s = X.T @ nu
-    return Prediction(b=family.link(s), nu=nu, residual=history[-1], iterations=len(history) - 1,
+    return Prediction(b=family.link(s), nu=nu, residual=best_res, iterations=len(history) - 1,
                       status=status, history=history)

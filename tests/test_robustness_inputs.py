@@ -94,3 +94,29 @@ def test_divergence_is_reported_per_run_never_as_nan(seed, big):
     res = net.train_gd("uv", X, y, net.init_params("uv", [0.3, 0.3], 6), [1e-3, big], steps=3000, tol=1e-30)
     assert res.status[1] == "diverged" and res.status[0] != "diverged"
     assert torch.all(torch.isfinite(res.b)) and np.all(np.isfinite(res.steps))
+
+
+def _conditioned(seed, n, d, cond):
+    rng = np.random.default_rng(seed)
+    U = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    V = np.linalg.qr(rng.standard_normal((d, n)))[0]
+    X = U @ np.diag(np.geomspace(1.0, 1.0 / cond, n)) @ V.T
+    return X, X @ (rng.standard_normal(d) * (rng.random(d) < 0.5) + np.eye(d)[0])
+
+
+@given(seed=st.integers(0, 10**6), log_cond=st.integers(0, 8), alpha=st.sampled_from([1e-12, 1e-6, 1e-3, 1.0, 1e3, 1e6]),
+       depth=st.sampled_from([2, 3]))
+def test_flow_limit_is_finite_and_its_residual_honest_across_scales_and_conditioning(seed, log_cond, alpha, depth):
+    X, y = _conditioned(seed, 4, 8, 10.0**log_cond)
+    p = flow_limit(X, y, alpha, depth=depth)
+    assert np.all(np.isfinite(p.b))
+    assert abs(np.linalg.norm(X @ p.b - y) / np.linalg.norm(y) - p.residual) <= 1e-12 + 1e-9 * p.residual
+    assert (p.status == "converged") == (p.residual <= 1e-13) or p.status != "converged"
+
+
+@given(seed=st.integers(0, 10**6), log_cond=st.integers(0, 3), alpha=st.sampled_from([1e-12, 1e-6, 1e-3, 1.0, 1e3, 1e6]))
+def test_depth_two_flow_limit_fits_to_the_rounding_floor_for_alpha_from_1e_minus_12_to_1e6(seed, log_cond, alpha):
+    """Converged (1e-13), or stalled at the float64 floor of ||X b - y||: 100 eps cond(X)."""
+    X, y = _conditioned(seed, 4, 8, 10.0**log_cond)
+    p = flow_limit(X, y, alpha)
+    assert p.status in ("converged", "stalled") and p.residual <= max(1e-13, 100 * np.finfo(float).eps * 10.0**log_cond)
