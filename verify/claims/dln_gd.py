@@ -96,12 +96,20 @@ def gd_noncentered(ctx: Context) -> Measurement:
     S_rich = lam_max(X, compiled(th_sharp.hessian, "weight_gf", ("b", "alpha"), "numpy", ("uv",))(gf_rich, 0.1))[0]
     _, conv_r, status_r, tight_r = _bound_sweep(X, y, 0.1, (2 / S_rich) * np.linspace(0.5, 4.0, 15))
     v_bound = int(np.sum(conv & (tight > 1 + 1e-6))) + int(np.sum(conv_r & (tight_r > 1 + 1e-6)))
-    l1 = np.abs(B).sum(1)
+    # "Sparser" in the sense the bound speaks of (THEORY §2): the mu^2-weighted l1 norm, and the effective
+    # support size (||b||_1 / ||b||_2)^2. Plain ||b||_1 is reported: it does not fall (6.7 at the top vs 5.1).
+    weighted = lambda b: np.sum(X.mean(0) ** 2 * np.abs(b), axis=-1)  # noqa: E731
+    support = lambda b: (np.abs(b).sum(-1) / np.linalg.norm(b, axis=-1)) ** 2  # noqa: E731
     ok = np.flatnonzero(conv)
-    v_sparse = int(len(ok) < 2 or not (l1[ok[-1]] < np.abs(gf).sum()))
-    return Measurement("violations (bound; largest converged eta not sparser than GF)", v_bound + v_sparse, 0,
-                       dict(kernel_init=dict(status=status, eta_times_sum_mu2_absb=tight, l1=l1,
-                                             l1_gf=float(np.abs(gf).sum())),
+    top = B[ok[-1]] if len(ok) else gf
+    v_sparse = int(len(ok) < 2) + int(not weighted(top) < weighted(gf)) + int(not support(top) < support(gf))
+    return Measurement("violations (bound; largest converged eta not below GF in weighted l1 / effective support)",
+                       v_bound + v_sparse, 0,
+                       dict(kernel_init=dict(status=status, eta_times_sum_mu2_absb=tight, weighted_l1=weighted(B),
+                                             effective_support=[float(support(B[i])) if conv[i] else None
+                                                                for i in range(len(B))], l1=np.abs(B).sum(1),
+                                             gf=dict(weighted_l1=float(weighted(gf)), effective_support=float(support(gf)),
+                                                     l1=float(np.abs(gf).sum()))),
                             rich_init=dict(status=status_r, eta_times_sum_mu2_absb=tight_r),
                             max_tightness_converged=float(max(tight[conv].max(initial=0), tight_r[conv_r].max(initial=0))),
                             pm_constant="sum mu^2 |b| <= 1/(2 eta) for pm"))
