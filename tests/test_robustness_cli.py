@@ -67,5 +67,5 @@ def test_non_finite_value_is_a_failure_not_a_pass():
         rec = run_claim(REGISTRY["test.nan"], Context())
     finally:
         REGISTRY.pop("test.nan")
-    assert rec["status"] == "fail"
-    json.dumps(rec, allow_nan=False)
+    assert rec["status"] == "fail" and rec["value"] is None
+    assert '"nan"' not in json.dumps(rec, allow_nan=False).lower()

@@ -66,7 +66,7 @@ def summary_table(records) -> Table:
     colors = {"pass": "green", "fail": "red", "error": "magenta", "skipped": "yellow"}
     for r in records:
         v, tol = r.get("value"), r.get("tolerance")
-        fmt = lambda x: f"{x:.3g}" if isinstance(x, (int, float)) else str(x)  # noqa: E731
+        fmt = lambda x: f"{x:.3g}" if isinstance(x, (int, float)) else "-" if x is None else str(x)  # noqa: E731
         table.add_row(r["id"], fmt(v), fmt(tol), f"[{colors.get(r['status'], 'white')}]{r['status']}[/]",
                       f"{r['seconds']:.1f}")
     return table
@@ -108,7 +108,7 @@ def main(argv=None) -> int:
                     rec = run_claim(registry[cid], ctx)
                 except ClaimTimeout as exc:
                     rec = {"id": cid, "statement": registry[cid].statement, "source": registry[cid].source,
-                           "status": "error", "metric": "", "value": "nan", "tolerance": "nan",
+                           "status": "error", "metric": "", "value": None, "tolerance": None,
                            "details": {"error": str(exc)}, "seconds": args.timeout, "device": str(device)}
             records.append(rec)
             console.print(f"{rec['status']} ({rec['seconds']:.1f} s)")

@@ -47,12 +47,12 @@ def eos_sweep(seed: int, quick: bool, device: str = "cpu"):
 
 
 def _exact_gd_diagnosis(sw, conv) -> dict:
-    """Per converged run: distance to the exact GD limit (Even et al. Thm 1) and the effective alpha_inf / alpha."""
-    err, shrink = np.full(len(conv), np.nan), np.full(len(conv), np.nan)
+    """Per converged run (None otherwise): distance to the exact GD limit (Even et al. Thm 1), alpha_inf / alpha."""
+    err, shrink = [None] * len(conv), [None] * len(conv)
     for i in np.flatnonzero(conv):
         b = sw["b"][i]
-        err[i] = np.linalg.norm(exact_limit(sw["X"], sw["y"], sw["stats"], i).b - b) / np.linalg.norm(b)
-        shrink[i] = np.exp(0.5 * np.log(sw["stats"].alpha_sq()[i]).mean()) / sw["alpha"]
+        err[i] = float(np.linalg.norm(exact_limit(sw["X"], sw["y"], sw["stats"], i).b - b) / np.linalg.norm(b))
+        shrink[i] = float(np.exp(0.5 * np.log(sw["stats"].alpha_sq()[i]).mean()) / sw["alpha"])
     return {"rel_err_vs_exact_gd_limit": err, "geometric_mean_alpha_inf_over_alpha": shrink}
 
 

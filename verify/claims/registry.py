@@ -67,7 +67,7 @@ def claim(id: str, statement: str, source: str, conjecture: bool = False):
 
 
 def jsonable(x: Any) -> Any:
-    """Plain JSON types; non-finite floats become strings so the report stays valid JSON."""
+    """Plain JSON types: NaN (no number) becomes null, +-inf the strings "inf"/"-inf"; the report stays valid JSON."""
     import numpy as np
 
     if isinstance(x, dict):
@@ -80,7 +80,7 @@ def jsonable(x: Any) -> Any:
         return jsonable(x.tolist())
     if isinstance(x, (np.floating, float)):
         x = float(x)
-        return x if math.isfinite(x) else repr(x)
+        return x if math.isfinite(x) else None if math.isnan(x) else repr(x)
     if isinstance(x, (np.integer,)):
         return int(x)
     if isinstance(x, (np.bool_,)):
@@ -101,7 +101,7 @@ def run_claim(c: Claim, ctx: Context) -> dict[str, Any]:
         record.update(status="pass" if ok else "fail", metric=m.metric, value=float(m.value),
                       tolerance=float(m.tolerance), details=jsonable(m.details), plots=m.plots)
     except Exception as exc:  # a failing claim never stops the others
-        record.update(status="error", metric="", value=float("nan"), tolerance=float("nan"),
+        record.update(status="error", metric="", value=None, tolerance=None,
                       details={"error": f"{type(exc).__name__}: {exc}",
                                "traceback": traceback.format_exc(limit=8)})
     if c.conjecture:
