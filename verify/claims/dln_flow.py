@@ -224,8 +224,10 @@ def gd_order_claim(ctx: Context) -> Measurement:
     weights = np.asarray(compiled(th.pm, "weight_sum", ("b", "alpha"))(pred, alpha))
     eta0 = 1.0 / (4 * np.linalg.eigvalsh((X * weights) @ X.T / n).max())
     etas = eta0 / 2.0 ** np.arange(6)
+    # loss 1e-24: ||Xb - y|| ~ 1e-12, far below the O(eta) gaps (>= 1e-4) and above the float64 floor (~1e-28,
+    # where seeds 3 and 5 stalled at the smallest eta).
     res = net.train_gd("pm", X, y, net.init_params("pm", np.full(len(etas), alpha), d), etas,
-                       steps=200_000, tol=1e-28, check_every=200)
+                       steps=200_000, tol=1e-24, check_every=200)
     if any(s != "converged" for s in res.status):
         raise RuntimeError(f"GD runs did not converge: {res.status}")
     errs = _rel(res.b.numpy(), pred[None, :])
