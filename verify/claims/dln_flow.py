@@ -114,16 +114,18 @@ def _fit_slope(x, y):
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
+SMALL_TOL, LARGE_TOL = 1e-5, 0.10
+
+
 def _small_alpha_rate(X, y, band=(1e-10, 1e-3)):
-    """Fitted exponent of ||b_alpha - b_l1|| in alpha vs the derived 2(1 - max_off |s_i|)."""
+    """Exponents of ||b_alpha - b_l1|| and of each off-support |b_i| in alpha, vs the derived 2(1 - |s_i|)."""
     b1, nu = min_l1(X, y)
     s = np.abs(X.T @ nu)
-    support = np.abs(b1) > 0
-    s_off = np.sort(s[~support])[::-1]
+    off = np.abs(b1) == 0
     rate = th.limits()["rate_small_alpha"]
-    derived = float(rate.subs(th.s, s_off[0]))
+    derived = np.array([float(rate.subs(th.s, si)) for si in s[off]])
     alphas = 10.0 ** -np.arange(2, 200, 3.0)
-    errs, path = [], []
+    errs, path, B = [], [], []
     for a in alphas:
         guess = None
         if len(path) >= 2:  # nu is asymptotically linear in L = ln(1/alpha^2): extrapolate the warm start
@@ -133,11 +135,15 @@ def _small_alpha_rate(X, y, band=(1e-10, 1e-3)):
         if not p.converged:
             p = flow_limit(X, y, a)
         path.append((-2 * np.log(a), p.nu))
+        B.append(p.b)
         errs.append(np.linalg.norm(p.b - b1) / np.linalg.norm(b1))
-    errs = np.array(errs)
+    errs, B = np.array(errs), np.array(B)
     sel = np.flatnonzero((errs > band[0]) & (errs < band[1]))[-3:]
-    fitted = _fit_slope(alphas[sel], errs[sel]) if len(sel) >= 2 else float("nan")
-    return fitted, derived, alphas, errs, s_off[:2]
+    norm_fit = _fit_slope(alphas[sel], errs[sel]) if len(sel) >= 2 else float("nan")
+    deep = (alphas <= 1e-30) & (alphas >= 1e-150)
+    coord_fit = np.array([_fit_slope(alphas[deep], np.abs(B[deep, i])) for i in np.flatnonzero(off)])
+    return dict(coord_fitted=coord_fit, coord_derived=derived, norm_fitted=norm_fit, norm_derived=derived.min(),
+                alphas=alphas, errs=errs, s_off=np.sort(s[off])[::-1])
 
 
 @claim("dln.flow.regimes", "alpha -> 0: b_alpha -> min-l1 at the derived rate alpha^(2(1 - max_off|s|)) "
@@ -156,17 +162,20 @@ def regimes_claim(ctx: Context) -> Measurement:
             s = np.sort(np.abs(X.T @ nu)[np.abs(b1) == 0])[::-1]
             if len(s) >= 2 and s[0] < 0.9 and s[0] - s[1] > 0.05:
                 break
-        fitted, derived, alphas, errs, s_off = _small_alpha_rate(X, y)
+        sm = _small_alpha_rate(X, y)
         large = np.array([3.0, 10.0, 30.0, 100.0])
         l2 = min_l2(X, y)
         lerr = np.array([np.linalg.norm(flow_limit(X, y, a).b - l2) / np.linalg.norm(l2) for a in large])
         lfit = -_fit_slope(large, lerr)
         lderived = float(th.limits()["rate_large_alpha"])
-        dev = max(abs(fitted - derived) / derived, abs(lfit - lderived) / lderived)
+        dev_small = float(np.max(np.abs(sm["coord_fitted"] - sm["coord_derived"]) / sm["coord_derived"]))
+        dev = max(dev_small / SMALL_TOL, abs(lfit - lderived) / lderived / LARGE_TOL)
         worst = max(worst, dev)
-        rows.append({"small_alpha_fitted": fitted, "small_alpha_derived": derived, "top_off_support_s": s_off,
+        rows.append({"off_support_fitted": sm["coord_fitted"], "off_support_derived": sm["coord_derived"],
+                     "off_support_max_rel_dev": dev_small, "top_off_support_s": sm["s_off"][:2],
+                     "norm_fitted (band 1e-10..1e-3)": sm["norm_fitted"], "norm_derived": sm["norm_derived"],
                      "large_alpha_fitted": lfit, "large_alpha_derived": lderived})
-        plot_data.append((alphas, errs, large, lerr, derived))
+        plot_data.append((sm["alphas"], sm["errs"], large, lerr, sm["norm_derived"]))
     fig, ax = figure(2)
     for alphas, errs, large, lerr, derived in plot_data:
         ax[0].loglog(alphas, errs, ".-", label=f"derived slope {derived:.2f}")
@@ -175,10 +184,13 @@ def regimes_claim(ctx: Context) -> Measurement:
     ax[1].set(xlabel="alpha", ylabel="||b_alpha - b_l2|| / ||b_l2||", title="alpha -> inf: l2 (slope -4)")
     ax[0].legend(fontsize=7)
     plot = save(fig, ctx.plot_path("dln_flow_regimes.png"))
-    # 10%: the issue's bound on fitted vs derived exponents; the next-order term (second off-support s)
-    # decays relative to the leading one as alpha^(2 (s1 - s2)), below 10% over the fitted band.
-    return Measurement("max relative deviation of fitted from derived exponent", worst, 0.10,
-                       details={"instances": rows}, plots=[plot])
+    # Small alpha, per off-support coordinate: ln|b_i| = 2(1 - |s_i|) ln alpha + const + O(alpha^(2(1 - s_max)));
+    # over alpha in [1e-150, 1e-30] with s_max < 0.9 the correction is < 1e-6 against a log-range of 276, so
+    # SMALL_TOL = 1e-5. The norm's exponent is the smallest of these only once the slowest coordinate dominates,
+    # which on some instances happens below the float64 band (seed 1: fitted 0.855 = the second coordinate's
+    # 2(1 - 0.5727), derived min 0.619): reported, not judged. Large alpha: the issue's 10% on a 4-point fit.
+    return Measurement("max(off-support exponent rel. deviation / 1e-5, large-alpha rel. deviation / 0.1)", worst,
+                       1.0, details={"instances": rows}, plots=[plot])
 
 
 @claim("dln.flow.trajectory", "Isotropic design (X^T X / n = I): GF trajectory equals the closed-form b(t)",
