@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from numerics import flow_limit, min_l1, min_l2, potential, shape_limit
@@ -57,6 +57,24 @@ def test_small_alpha_l1_gap_obeys_the_derived_1_over_L_bound(seed, nd, la):
     R = lambda b: float(np.sum(np.where(b != 0, np.abs(b) * (np.log(np.abs(b) + 1e-300) - 1), 0.0)))  # noqa: E731
     gap = np.abs(ba).sum() - np.abs(b1).sum()
     assert -1e-9 <= gap <= (R(b1) - R(ba)) / L + 2 * X.shape[1] * alpha**2 / L + 1e-9
+
+
+@given(seed=st.integers(0, 10**6), nd=shapes)
+def test_off_support_coordinates_vanish_at_the_derived_exponent(seed, nd):
+    """ln|b_i| = 2(1 - |s_i|) ln alpha + const off the l1 support (theory.dln.limits), s = X^T nu the l1
+    certificate, up to O(alpha^(2(1 - s_max))) (< 1e-6 for s_max < 0.9 on a non-degenerate vertex) and, from
+    sinh -> exp/2, O(exp(-2 L |s_i|)): judged where L |s_i| >= 20 at the largest alpha, L = ln(1/alpha^2)."""
+    X, y = instance(seed, *nd)
+    b1, nu = min_l1(X, y)
+    off = np.abs(b1) == 0
+    s = np.abs(X.T @ nu)
+    assume(np.sum(~off) == X.shape[0] and off.any() and s[off].max() < 0.9)
+    la = np.array([-40.0, -80.0])
+    B = np.array([flow_limit(X, y, 10.0**a).b for a in la])
+    judged = off & (s * (-2 * la[0] * np.log(10)) >= 20)
+    assume(judged.any())
+    fitted = np.diff(np.log(np.abs(B[:, judged])), axis=0)[0] / np.diff(la * np.log(10))[0]
+    np.testing.assert_allclose(fitted, 2 * (1 - s[judged]), rtol=1e-5)
 
 
 @settings(max_examples=3)
