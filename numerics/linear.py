@@ -1,16 +1,18 @@
 """Predicted solutions of underdetermined linear systems from a given init (Gruber & Avron 2024, arXiv 2402.02454).
 
 X (n x d) must have full row rank (n <= d, rank n): the formulas use X^+ = X^T (X X^T)^{-1} and need X w = y
-solvable for every y.
+solvable for every y. X^+ v is applied as Q R^{-T} v with X^T = Q R (never forming X X^T, whose condition number is
+cond(X)^2: at cond(X) = 1e8 the normal equations lose every digit).
 """
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
 from theory import linear as th
 
 from .compile import compiled
-from .validate import as_matrix, as_vector, depth_value
+from .validate import as_matrix, as_vector, depth_value, finite_result
 
 
 def full_row_rank(X, name: str = "X") -> np.ndarray:
@@ -22,6 +24,12 @@ def full_row_rank(X, name: str = "X") -> np.ndarray:
         raise ValueError(f"{name} must have full row rank for the underdetermined-system formulas "
                          f"(rank {rank} < n = {n} rows): remove dependent samples or use fewer rows than features")
     return X
+
+
+def _apply_pinv(X, v) -> np.ndarray:
+    """X^+ v = X^T (X X^T)^{-1} v via the reduced QR of X^T (full row rank X)."""
+    Q, R = np.linalg.qr(X.T)
+    return Q @ solve_triangular(R, v, trans="T")
 
 
 def _prep(X, y, w0):
@@ -37,20 +45,26 @@ def pinv_solution(X, y) -> np.ndarray:
     """X^+ y = X^T (X X^T)^{-1} y."""
     X = full_row_rank(X)
     y = as_vector(y, X.shape[0])
-    return X.T @ np.linalg.solve(X @ X.T, y)
+    b = _apply_pinv(X, y)
+    finite_result(b, "X^+ y", "rescale X or y")
+    return b
 
 
 def null_projection(X, v) -> np.ndarray:
     """P_perp v = v - X^+ X v (component in null(X))."""
     X = full_row_rank(X)
-    v = np.asarray(v, dtype=np.float64)
-    return v - X.T @ np.linalg.solve(X @ X.T, X @ v)
+    v = as_vector(v, None, "v")
+    if v.shape[0] != X.shape[1]:
+        raise ValueError(f"shape mismatch: v has {v.shape[0]} entries but X has {X.shape[1]} columns")
+    return v - _apply_pinv(X, X @ v)
 
 
 def one_layer_limit(X, y, w0) -> np.ndarray:
     """GF/GD limit of a linear model from w0: w0 + X^+(y - X w0) (theory.linear.one_layer)."""
     X, y, w0 = _prep(X, y, w0)
-    return w0 + X.T @ np.linalg.solve(X @ X.T, y - X @ w0)
+    w = w0 + _apply_pinv(X, y - X @ w0)
+    finite_result(w, "w0 + X^+ (y - X w0)", "rescale X, y or w0")
+    return w
 
 
 def kappa(X, y, w0, depth: int) -> tuple[float, float]:
@@ -67,6 +81,7 @@ def kappa(X, y, w0, depth: int) -> tuple[float, float]:
     B = float(np.sum(null_projection(X, w0) ** 2))
     xp = pinv_solution(X, y)
     C = float(xp @ xp)
+    finite_result((A, B, C), "||w0||^2, ||P_perp w0||^2 or ||X^+ y||^2", "rescale X, y or w0")
     poly = compiled(th.deep, "q_poly", ("A", "B", "C", "q"), "numpy", (N,))
     k_of_q = compiled(th.deep, "kappa_of_q", ("q",), "numpy", (N,))
     eq = compiled(th.deep, "kappa_equation", ("A", "B", "C", "kappa"), "numpy", (N,))
@@ -97,4 +112,6 @@ def kappa(X, y, w0, depth: int) -> tuple[float, float]:
 def deep_limit(X, y, w0, depth: int) -> np.ndarray:
     """Balanced depth-N scalar-output linear net from end-to-end w0: X^+ y + kappa P_perp w0 (Gruber & Avron 2024)."""
     k, _ = kappa(X, y, w0, depth)
-    return pinv_solution(X, y) + k * null_projection(X, w0)
+    w = pinv_solution(X, y) + k * null_projection(X, w0)
+    finite_result(w, "X^+ y + kappa P_perp w0", "rescale X, y or w0")
+    return w

@@ -13,7 +13,7 @@ from scipy.optimize import linprog
 from theory.matrix import commuting
 
 from .compile import compiled
-from .validate import as_vector, positive
+from .validate import as_vector, pow2_scale, positive_scalar, times
 
 
 @dataclass
@@ -23,8 +23,11 @@ class CommutingBasis:
 
 
 def sensing_stack(As, name: str = "As") -> np.ndarray:
-    A = np.asarray(As, dtype=np.float64)
-    if A.ndim != 3 or A.shape[1] != A.shape[2] or A.shape[0] == 0:
+    try:
+        A = np.asarray(As, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a stack of equally sized numeric matrices (m, d, d)") from None
+    if A.ndim != 3 or A.shape[1] != A.shape[2] or A.size == 0:
         raise ValueError(f"{name} must be a stack of square matrices of shape (m, d, d), got {A.shape}")
     if not np.all(np.isfinite(A)):
         raise ValueError(f"{name} has non-finite entries")
@@ -34,6 +37,7 @@ def sensing_stack(As, name: str = "As") -> np.ndarray:
 def commuting_basis(As, tol: float = 1e-10) -> CommutingBasis:
     """Joint eigenbasis of symmetric commuting A_i; ValueError naming the pair that does not commute."""
     A = sensing_stack(As)
+    tol = positive_scalar(tol, "tol")
     scale = max(np.abs(A).max(), 1e-300)
     asym = np.abs(A - A.transpose(0, 2, 1)).max() / scale
     if asym > tol:
@@ -61,8 +65,18 @@ def _lam(S, a, alpha):
     return f(a.T @ S, alpha)
 
 
+def _lp(a, y, cost):
+    """linprog min cost^T lam, a lam = y, lam >= 0 on data rescaled by powers of 2 (HiGHS tolerances are absolute).
+
+    Returns (result, sa, sy): lam = result.x * sy / sa, and a^T nu = (a / sa)^T result.eqlin.marginals.
+    """
+    sa, sy = pow2_scale(np.abs(a).max()), pow2_scale(np.abs(y).max())
+    res = linprog(cost, A_eq=a / sa, b_eq=y / sy, bounds=[(0, None)] * a.shape[1], method="highs")
+    return res, sa, sy
+
+
 def _check_feasible(a, y):
-    res = linprog(np.zeros(a.shape[1]), A_eq=a, b_eq=y, bounds=[(0, None)] * a.shape[1], method="highs")
+    res = _lp(a, y, np.zeros(a.shape[1]))[0]
     if res.status != 0:
         raise ValueError("measurements y are inconsistent with any PSD matrix: no W >= 0 with <A_i, W> = y_i "
                          f"(linprog status {res.status}: {res.message})")
@@ -82,8 +96,8 @@ def commuting_limit(As, y, alpha, tol: float = 1e-14, max_iter: int = 500) -> Co
     """W_inf = Q diag(lambda) Q^T, lambda = alpha^2 exp(a^T mu), a lambda = y: damped dual Newton (log domain)."""
     basis = commuting_basis(As)
     a = basis.a
-    y = as_vector(y, a.shape[0], "y")
-    alpha = float(positive(alpha, "alpha"))
+    y = as_vector(y, a.shape[0], "y", "As")
+    alpha = positive_scalar(alpha, "alpha")
     _check_feasible(a, y)
     link = compiled(commuting, "link", ("nu", "alpha"))
     mu = np.zeros(a.shape[0])
@@ -126,9 +140,9 @@ def commuting_trajectory(As, y, alpha, t_eval, rtol: float = 1e-13, atol: float 
     basis = commuting_basis(As)
     a = basis.a
     m = a.shape[0]
-    y = as_vector(y, m, "y")
-    alpha = float(positive(alpha, "alpha"))
-    t_eval = np.asarray(t_eval, dtype=np.float64)
+    y = as_vector(y, m, "y", "As")
+    alpha = positive_scalar(alpha, "alpha")
+    t_eval = times(t_eval)
 
     def rhs(_, S):
         return (a @ _lam(S, a, alpha) - y) / m
@@ -138,7 +152,7 @@ def commuting_trajectory(As, y, alpha, t_eval, rtol: float = 1e-13, atol: float 
 
     sol = solve_ivp(rhs, (0.0, float(t_eval[-1])), np.zeros(m), method="Radau", jac=jac, t_eval=t_eval, rtol=rtol,
                     atol=atol)
-    lam = np.stack([_lam(S, a, alpha) for S in sol.y.T])
+    lam = np.array([_lam(S, a, alpha) for S in np.reshape(sol.y, (m, -1)).T]).reshape(len(sol.t), a.shape[1])
     W = np.einsum("ij,tj,kj->tik", basis.Q, lam, basis.Q)
     return W, lam, ("ok" if sol.success else f"failed: {sol.message}")
 
@@ -150,9 +164,10 @@ def min_trace_commuting(As, y):
     """
     basis = commuting_basis(As)
     a = basis.a
-    y = as_vector(y, a.shape[0], "y")
+    y = as_vector(y, a.shape[0], "y", "As")
     _check_feasible(a, y)
-    res = linprog(np.ones(a.shape[1]), A_eq=a, b_eq=y, bounds=[(0, None)] * a.shape[1], method="highs")
-    nu = res.eqlin.marginals
-    lam = res.x
-    return (basis.Q * lam) @ basis.Q.T, lam, a.T @ nu
+    res, sa, sy = _lp(a, y, np.ones(a.shape[1]))
+    if res.status != 0:
+        raise ValueError(f"minimum-trace LP not solved (linprog status {res.status}: {res.message})")
+    lam = res.x * (sy / sa)
+    return (basis.Q * lam) @ basis.Q.T, lam, (a / sa).T @ res.eqlin.marginals

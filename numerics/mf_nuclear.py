@@ -6,11 +6,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .mf_commuting import sensing_stack
-from .validate import as_matrix, as_vector, positive
+from .validate import as_matrix, as_vector, finite_result, integer, positive_scalar, pow2_scale
 
 
 def nuclear_norm(W) -> float:
-    return float(np.linalg.svd(np.asarray(W, dtype=np.float64), compute_uv=False).sum())
+    s = np.linalg.svd(as_matrix(W, "W"), compute_uv=False).sum()
+    finite_result(s, "||W||_*", "rescale W")
+    return float(s)
 
 
 def _consistent_sensing(A: np.ndarray, y: np.ndarray, psd: bool) -> None:
@@ -23,27 +25,41 @@ def _consistent_sensing(A: np.ndarray, y: np.ndarray, psd: bool) -> None:
 
 
 def min_nuclear_norm(As, y, psd: bool = False):
-    """argmin ||W||_* s.t. <A_i, W> = y_i (PSD: min trace over W >= 0), cvxpy + Clarabel. Returns (W, status)."""
+    """argmin ||W||_* s.t. <A_i, W> = y_i (PSD: min trace over W >= 0), cvxpy + Clarabel. Returns (W, status).
+
+    Solved on data rescaled by powers of 2 (Clarabel's tolerances are absolute); status "inaccurate" when the
+    relative measurement residual exceeds 1e-6 (Clarabel's feasibility tolerance 1e-8 with margin for conditioning).
+    """
     import cvxpy as cp
 
     A = sensing_stack(As)
-    y = as_vector(y, A.shape[0], "y")
+    y = as_vector(y, A.shape[0], "y", "As")
     _consistent_sensing(A, y, psd)
+    sa, sy = pow2_scale(np.abs(A).max()), pow2_scale(np.abs(y).max())
+    A0, y0, A, y = A, y, A / sa, y / sy
     d1, d2 = A.shape[1:]
     W = cp.Variable((d1, d2), PSD=True) if psd else cp.Variable((d1, d2))
     Am = A.reshape(A.shape[0], -1)
     cons = [Am @ cp.vec(W, order="C") == y]
     obj = cp.trace(W) if psd else cp.normNuc(W)
     prob = cp.Problem(cp.Minimize(obj), cons)
-    prob.solve(solver=cp.CLARABEL)
-    if prob.status not in ("optimal", "optimal_inaccurate"):
+    try:
+        prob.solve(solver=cp.CLARABEL)
+    except cp.error.SolverError as exc:
+        raise ValueError(f"minimum nuclear norm problem: solver failed ({exc}); rescale As and y") from exc
+    if prob.status not in ("optimal", "optimal_inaccurate") or W.value is None:
         raise ValueError(f"minimum nuclear norm problem is {prob.status}: no (PSD) matrix fits the measurements")
-    return np.asarray(W.value), prob.status
+    Wv = np.asarray(W.value) * (sy / sa)
+    res = np.linalg.norm(np.einsum("mij,ij->m", A0, Wv) - y0) / max(np.linalg.norm(y0), 1e-300)
+    return Wv, prob.status if res <= 1e-6 else f"inaccurate (relative residual {res:.2g})"
 
 
 def _mask(mask, M):
     M = as_matrix(M, "M")
-    mask = np.asarray(mask, dtype=bool)
+    mask = np.asarray(mask)
+    if mask.dtype != bool and not (mask.dtype.kind in "iuf" and np.all((mask == 0) | (mask == 1))):
+        raise ValueError("mask must be boolean (or 0/1) marking the observed entries of M")
+    mask = mask.astype(bool)
     if mask.shape != M.shape:
         raise ValueError(f"mask shape {mask.shape} differs from M shape {M.shape}")
     if not mask.any():
@@ -64,6 +80,7 @@ class Regularized:
     kkt: float          # ||W - svt(W - grad, lam)||_F / max(1, ||W||_F): fixed-point residual
     iterations: int
     rank: int
+    status: str = "converged"   # "max_iter" when the step never fell below tol
 
 
 def completion_objective(W, mask, M, lam) -> float:
@@ -73,10 +90,11 @@ def completion_objective(W, mask, M, lam) -> float:
 def nuclear_regularized_completion(mask, M, lam, tol: float = 1e-13, max_iter: int = 20000) -> Regularized:
     """argmin (1/2)||P_Omega(W - M)||^2 + lam ||W||_*: accelerated proximal gradient (step 1) with restarts."""
     mask, M = _mask(mask, M)
-    lam = float(positive(lam, "lam"))
+    lam = positive_scalar(lam, "lam")
+    max_iter = integer(max_iter, "max_iter", 1)
     W = np.zeros_like(M)
     Z, tk, f_prev = W.copy(), 1.0, np.inf
-    it = 0
+    it, status = 0, "max_iter"
     for it in range(1, max_iter + 1):
         Wn = svt(Z - mask * (Z - M), lam)
         f = completion_objective(Wn, mask, M, lam)
@@ -88,21 +106,28 @@ def nuclear_regularized_completion(mask, M, lam, tol: float = 1e-13, max_iter: i
         step = np.linalg.norm(Wn - W)
         W, tk, f_prev = Wn, tn, f
         if step <= tol * max(1.0, np.linalg.norm(W)):
+            status = "converged"
             break
     kkt = np.linalg.norm(W - svt(W - mask * (W - M), lam)) / max(1.0, np.linalg.norm(W))
     s = np.linalg.svd(W, compute_uv=False)
     return Regularized(W=W, objective=completion_objective(W, mask, M, lam), kkt=float(kkt), iterations=it,
-                       rank=int(np.sum(s > 1e-8 * max(s[0], 1e-300))))
+                       rank=int(np.sum(s > 1e-8 * max(s[0], 1e-300))), status=status)
 
 
 def nuclear_regularized_cvxpy(mask, M, lam):
-    """The same convex problem by cvxpy + Clarabel (cross-check). Returns (W, objective)."""
+    """The same convex problem by cvxpy + Clarabel (cross-check) on M rescaled by a power of 2; (W, objective)."""
     import cvxpy as cp
 
     mask, M = _mask(mask, M)
-    lam = float(positive(lam, "lam"))
+    lam = positive_scalar(lam, "lam")
+    sm = pow2_scale(np.abs(M).max())   # W(M / sm, lam / sm) = W(M, lam) / sm; Clarabel's tolerances are absolute
     W = cp.Variable(M.shape)
-    obj = 0.5 * cp.sum_squares(cp.multiply(mask.astype(float), W - M)) + lam * cp.normNuc(W)
+    obj = 0.5 * cp.sum_squares(cp.multiply(mask.astype(float), W - M / sm)) + (lam / sm) * cp.normNuc(W)
     prob = cp.Problem(cp.Minimize(obj))
-    prob.solve(solver=cp.CLARABEL)
-    return np.asarray(W.value), float(prob.value)
+    try:
+        prob.solve(solver=cp.CLARABEL)
+    except cp.error.SolverError as exc:
+        raise ValueError(f"nuclear-regularized completion: solver failed ({exc}); rescale M and lam") from exc
+    if prob.status not in ("optimal", "optimal_inaccurate") or W.value is None:
+        raise ValueError(f"nuclear-regularized completion not solved: status {prob.status}")
+    return np.asarray(W.value) * sm, float(prob.value) * sm**2

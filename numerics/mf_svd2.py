@@ -13,7 +13,7 @@ from scipy.integrate import solve_ivp
 from theory.matrix import svd2
 
 from .compile import compiled
-from .validate import depth_value
+from .validate import as_matrix, depth_value, times
 
 _ARGS = ("l1", "l2", "h11", "h12", "h21", "h22")
 
@@ -24,14 +24,18 @@ def _rot(x):
 
 
 def to_svd2(W0):
-    """(state (phi, psi, l1, l2), D) with W0 = R(phi) diag(e^l) R(psi)^T D; needs det W0 != 0."""
-    W0 = np.asarray(W0, dtype=np.float64)
+    """(state (phi, psi, l1, l2), D) with W0 = R(phi) diag(e^l) R(psi)^T D; needs det W0 != 0, sigma1 != sigma2."""
+    W0 = as_matrix(W0, "W0")
     if W0.shape != (2, 2):
         raise ValueError(f"W0 must be 2x2, got {W0.shape}")
-    det = np.linalg.det(W0)
-    if det == 0:
+    sign = np.linalg.slogdet(W0)[0]
+    s = np.linalg.svd(W0, compute_uv=False)
+    if sign == 0 or s[1] == 0:
         raise ValueError("det W0 = 0: the sign of det is undefined; pick an init with det W0 != 0")
-    D = np.diag([1.0, np.sign(det)])
+    if s[0] - s[1] <= 1e-12 * s[0]:
+        raise ValueError(f"W0 has equal singular values ({s[0]:.6g}, {s[1]:.6g}): the SVD angles phi, psi are "
+                         "undefined there (a singular point of these coordinates); perturb W0")
+    D = np.diag([1.0, sign])
     U, s, Vt = np.linalg.svd(W0 @ D)
     if np.linalg.det(U) < 0:  # W0 D has det > 0, so U and V share the sign; flip both to rotations
         U, Vt = U @ np.diag([1.0, -1.0]), np.diag([1.0, -1.0]) @ Vt
@@ -42,6 +46,14 @@ def to_svd2(W0):
 def from_svd2(state, D):
     phi, psi, l1, l2 = state
     return _rot(phi) @ np.diag([np.exp(l1), np.exp(l2)]) @ _rot(psi).T @ D
+
+
+def _grad_at(grad, W) -> np.ndarray:
+    G = np.asarray(grad(W), dtype=np.float64)
+    if G.shape != (2, 2) or not np.all(np.isfinite(G)):
+        raise ValueError(f"grad(W) must return a finite 2x2 array at finite W, got shape {G.shape}"
+                         f"{'' if np.all(np.isfinite(G)) else ' with non-finite entries'}")
+    return G
 
 
 @dataclass
@@ -57,20 +69,28 @@ class Svd2Flow:
 def integrate_svd2(W0, grad: Callable[[np.ndarray], np.ndarray], N: int, t_eval, rtol: float = 1e-10,
                    atol: float = 1e-12) -> Svd2Flow:
     """Integrate the depth-N end-to-end ODE of a 2x2 W (balanced init) in SVD coordinates (Radau)."""
-    N = depth_value(N)
+    N = depth_value(N, "N")
     y0, D = to_svd2(W0)
+    t_eval = times(t_eval)
+    if not callable(grad):
+        raise ValueError("grad must be a callable W -> dL/dW")
     fs = [compiled(svd2, k, _ARGS, deriv_args=(N,)) for k in ("dphi", "dpsi", "dl1", "dl2")]
 
     def rhs(_, y):
         phi, psi, l1, l2 = y
         W = from_svd2(y, D)
-        h = _rot(phi).T @ grad(W) @ D @ _rot(psi)
+        if not np.all(np.isfinite(W)):
+            return np.full(4, np.nan)    # a trial state left float64: the integrator rejects the step
+        h = _rot(phi).T @ _grad_at(grad, W) @ D @ _rot(psi)
         args = (l1, l2, h[0, 0], h[0, 1], h[1, 0], h[1, 1])
         return np.array([f(*args) for f in fs], dtype=np.float64)
 
-    t_eval = np.asarray(t_eval, dtype=np.float64)
+    if not np.all(np.isfinite(rhs(0.0, y0))):
+        raise ValueError(f"the SVD-coordinate ODE is not finite at W0 (singular values {np.exp(y0[2:])}): "
+                         "W0 is out of the float64 range of these formulas; rescale W0")
+
     sol = solve_ivp(rhs, (0.0, float(t_eval[-1])), y0, method="Radau", t_eval=t_eval, rtol=rtol, atol=atol)
-    S = sol.y.T
-    W = np.stack([from_svd2(s, D) for s in S])
+    S = np.reshape(sol.y, (4, -1)).T
+    W = np.array([from_svd2(s, D) for s in S]).reshape(-1, 2, 2)
     return Svd2Flow(t=sol.t, states=S, W=W, logabsdet=S[:, 2] + S[:, 3], sign_det=float(D[1, 1]),
                     status="ok" if sol.success else f"failed: {sol.message}")

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import mpmath
 import numpy as np
 
 from theory.relu import segment_init
 
 from .compile import compiled
-from .validate import as_matrix
+from .validate import as_matrix, finite_result, integer, positive
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def two_layer(W, A, b=None, c=None) -> TwoLayer:
     m = W.shape[0]
     A = np.asarray(A, dtype=np.float64)
     A = A[None, :] if A.ndim == 1 else A
-    if A.ndim != 2 or A.shape[1] != m:
+    if A.ndim != 2 or A.shape[1] != m or A.shape[0] == 0:
         raise ValueError(f"A must be (k, m) or (m,) with m = {m} output weights per output, got shape {A.shape}")
     b = np.zeros(m) if b is None else np.asarray(b, dtype=np.float64)
     c = np.zeros(A.shape[0]) if c is None else np.atleast_1d(np.asarray(c, dtype=np.float64))
@@ -67,17 +68,29 @@ def _point(x, d: int, name: str) -> np.ndarray:
 
 
 def _segment(net: TwoLayer, x0, x1):
-    d = net.W.shape[1]
+    d = _net(net).W.shape[1]
     x0, x1 = _point(x0, d, "x0"), _point(x1, d, "x1")
     if np.array_equal(x0, x1):
         raise ValueError("x0 and x1 are identical: a segment needs two distinct endpoints")
     return x0, x1
 
 
+def _net(net) -> TwoLayer:
+    if not isinstance(net, TwoLayer):
+        raise ValueError(f"net must be a TwoLayer (build it with two_layer(W, A, b, c)), got {type(net).__name__}")
+    return net
+
+
 def forward(net: TwoLayer, X) -> np.ndarray:
-    """f at the rows of X, shape (n, k)."""
-    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
-    return np.maximum(X @ net.W.T + net.b, 0.0) @ net.A.T + net.c
+    """f at the rows of X (or at the single point X of length d), shape (n, k)."""
+    d = _net(net).W.shape[1]
+    X = np.asarray(X, dtype=np.float64)
+    X = as_matrix(X[None, :] if X.ndim == 1 else X, "X")
+    if X.shape[1] != d:
+        raise ValueError(f"X must have d = {d} columns (the input dimension of W), got shape {X.shape}")
+    out = np.maximum(X @ net.W.T + net.b, 0.0) @ net.A.T + net.c
+    finite_result(out, "f(X)", "rescale X or the weights")
+    return out
 
 
 def input_gradient(net: TwoLayer, x) -> np.ndarray:
@@ -124,6 +137,8 @@ class SegmentProfile:
 def segment_profile(net: TwoLayer, x0, x1) -> SegmentProfile:
     """Exact piecewise-linear description of t -> f(x0 + t (x1 - x0))."""
     x0, x1 = _segment(net, x0, x1)
+    if not np.isfinite(np.linalg.norm(x1 - x0)) or not np.all(np.isfinite(net.W @ (x1 - x0))):
+        raise ValueError("the segment x1 - x0 (or W (x1 - x0)) overflows float64; rescale x0, x1 or W")
     knots = np.concatenate([[0.0], breakpoints(net, x0, x1), [1.0]])
     dx = x1 - x0
     values = forward(net, x0[None, :] + knots[:, None] * dx[None, :])
@@ -131,6 +146,7 @@ def segment_profile(net: TwoLayer, x0, x1) -> SegmentProfile:
     p0, v = net.W @ x0 + net.b, net.W @ dx
     active = (p0[None, :] + mid[:, None] * v[None, :]) > 0
     slopes = (active * v[None, :]) @ net.A.T
+    finite_result(slopes, "the slopes f' along the segment", "rescale x0, x1 or the weights")
     return SegmentProfile(knots, values, slopes, float(np.linalg.norm(dx)))
 
 
@@ -147,9 +163,13 @@ def segment_measures(net: TwoLayer, x0, x1) -> dict:
     # exact integrals of piecewise-linear c^2 and piecewise-constant f'^2
     c_sq = float(np.sum(h[:, None] * (cv[:-1] ** 2 + cv[:-1] * cv[1:] + cv[1:] ** 2) / 3))
     fp_sq = float(np.sum(h[:, None] * prof.slopes**2))
-    return {"n_kinks": prof.n_kinks, "gap": gap, "gap_along": along, "deflection": deflection,
-            "chord_max": float(np.max(np.abs(cv))), "chord_l2": np.sqrt(c_sq), "slope_l2": np.sqrt(fp_sq),
-            "kappa": np.sqrt(c_sq) / np.sqrt(fp_sq) if fp_sq > 0 else 0.0, "profile": prof}
+    out = {"n_kinks": prof.n_kinks, "gap": gap, "gap_along": along, "deflection": deflection,
+           "chord_max": float(np.max(np.abs(cv))), "chord_l2": np.sqrt(c_sq), "slope_l2": np.sqrt(fp_sq),
+           "kappa": np.sqrt(c_sq) / np.sqrt(fp_sq) if fp_sq > 0 else 0.0, "profile": prof}
+    for k in ("gap", "gap_along", "deflection", "chord_l2", "slope_l2", "kappa"):
+        finite_result(out[k], f"segment measure {k!r}", "rescale x0, x1 or the weights (the segment length "
+                      f"{prof.length:.3g} or the squared slopes leave float64)")
+    return out
 
 
 def _angle_args(theta, r0, r1):
@@ -165,15 +185,35 @@ def _angle_args(theta, r0, r1):
 
 
 _ARGS = ("theta", "t", "r0", "r1", "sa", "sw", "d")
+_THETA_MP = 0.1   # below it the float64 closed forms cancel (~4 digits lost per decade of theta): mpmath instead
+
+
+def _closed_form(key: str, vals: tuple) -> np.ndarray:
+    """float64 evaluation; at theta < _THETA_MP, mpmath with 30 + 5 log10(1/theta) digits (theta = vals[0])."""
+    with np.errstate(all="ignore"):
+        out = np.array(np.broadcast_to(compiled(segment_init, key, _ARGS)(*vals), vals[0].shape), dtype=np.float64)
+    f_mp = compiled(segment_init, key, _ARGS, "mpmath")
+    for idx in np.ndindex(out.shape):
+        if vals[0][idx] < _THETA_MP:
+            with mpmath.workdps(30 + int(5 * np.log10(1.0 / vals[0][idx]))):
+                out[idx] = float(f_mp(*(mpmath.mpf(float(v[idx])) for v in vals)))
+    finite_result(out, f"closed form {key!r}", "rescale r0, r1, sa, sw")
+    return out
 
 
 def init_closed_forms(theta, r0=1.0, r1=1.0, sa=1.0, sw=1.0, d=2, t=0.5) -> dict:
     """Compiled closed forms of theory.relu.segment_init at random init (per unit / per network, width-free)."""
     theta = _angle_args(theta, r0, r1)
-    if int(d) != d or d < 2:
-        raise ValueError(f"d must be an integer >= 2 (the segment spans a plane), got {d!r}")
-    vals = (theta, t, r0, r1, sa, sw, d)
+    d = integer(d, "d", 2)
+    for name, v in (("sa", sa), ("sw", sw)):
+        positive(v, f"{name} (a weight standard deviation)")
+    t = np.asarray(t, dtype=np.float64)
+    if not np.all(np.isfinite(t)) or np.any(t < 0) or np.any(t > 1):
+        raise ValueError(f"t (the position along the segment) must lie in [0, 1], got {t!r}")
+    try:
+        vals = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (theta, t, r0, r1, sa, sw, d)))
+    except ValueError:
+        raise ValueError("theta, t, r0, r1, sa, sw must be scalars or arrays of broadcastable shapes") from None
     keys = ("kinks_per_unit", "gap_sq", "gap_along_var", "gap_across_sq", "gap_normal_var",
             "gap_var_out_of_plane", "chord_var")
-    return {k: np.asarray(compiled(segment_init, k, _ARGS)(*vals), dtype=np.float64) * np.ones_like(theta * t)
-            for k in keys}
+    return {k: _closed_form(k, tuple(vals)) for k in keys}

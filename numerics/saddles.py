@@ -7,7 +7,9 @@ g = X^T(Xb - y)/n. For a `pm` net at alpha' = alpha/sqrt2 the same path is reach
 Algorithm. Start at b = 0, s = 0, tau = 0. Repeat: with g = g(b) fixed, s moves linearly until a coordinate
 reaches +-1 (the next jump time); then b becomes the sign-constrained least squares on the boundary set
 I = {i: |s_i| = 1}: min ||X_I diag(s_I) beta - y||, beta >= 0 (NNLS on signed columns), b_I = s_I beta.
-Stop when g(b) = 0 (or no coordinate can reach the boundary any more).
+Stop when g(b) = 0 (or no coordinate can reach the boundary any more). In float mode, rounding at condition numbers
+~1e8 can push s past the boundary (a negative jump time) or make a saddle's loss exceed the previous one (the losses
+decrease in exact arithmetic): the path then ends with status "stalled"; exact=True does not stall.
 
 Determinism (documented bad input):
 - tied jump times: every coordinate whose hitting time equals the minimum (exactly, in exact mode; within a
@@ -26,7 +28,7 @@ import numpy as np
 from theory import saddles as th
 
 from .compile import compiled
-from .validate import as_matrix, as_vector
+from .validate import as_matrix, as_vector, finite_result, finite_scalar, integer
 
 
 @dataclass
@@ -84,8 +86,24 @@ def _ls(A: np.ndarray, y: np.ndarray, cols: list[int], exact: bool) -> np.ndarra
     return np.linalg.lstsq(sub.astype(np.float64), y.astype(np.float64), rcond=None)[0]
 
 
+def _nnls_args(A, y, exact: bool):
+    """Validated (A, y): A (n, m) with m >= 0 columns (no column: z is empty), finite; Fractions in exact mode."""
+    if exact:
+        A, y = _as_exact(A, "A"), _as_exact(y, "y")
+    Af = np.asarray(A, dtype=object).astype(np.float64) if exact else np.asarray(A, dtype=np.float64)
+    if Af.ndim != 2 or Af.shape[0] == 0:
+        raise ValueError(f"A must be a 2-D array with at least one row, got shape {Af.shape}")
+    if not np.all(np.isfinite(Af)):
+        raise ValueError("A has non-finite entries (NaN or inf)")
+    yf = as_vector(np.asarray(y, dtype=object).astype(np.float64) if exact else y, Af.shape[0], "y", "A")
+    return (A, y) if exact else (Af, yf)
+
+
 def nnls(A: np.ndarray, y: np.ndarray, exact: bool = False, tol: float = 0.0) -> np.ndarray:
     """Lawson-Hanson NNLS min ||A z - y||, z >= 0; entering ties broken by the lowest index (deterministic)."""
+    A, y = _nnls_args(A, y, exact)
+    if finite_scalar(tol, "tol") < 0:
+        raise ValueError(f"tol must be >= 0 (the positivity threshold of NNLS), got {tol!r}")
     m = A.shape[1]
     zero = Fraction(0) if exact else 0.0
     z = np.array([zero] * m, dtype=object if exact else np.float64)
@@ -113,18 +131,27 @@ def nnls(A: np.ndarray, y: np.ndarray, exact: bool = False, tol: float = 0.0) ->
     return z
 
 
-def _as_exact(a) -> np.ndarray:
+def _as_exact(a, name: str) -> np.ndarray:
+    """Entries as Fractions (ints, Fractions, sympy Rationals, strings like '1/2', floats exactly)."""
     arr = np.asarray(a, dtype=object)
-    return np.vectorize(lambda x: Fraction(str(x)) if not isinstance(x, (float, np.floating)) else Fraction(float(x)),
-                        otypes=[object])(arr)
+    exact = np.vectorize(lambda x: Fraction(float(x)) if isinstance(x, (float, np.floating)) else Fraction(str(x)),
+                         otypes=[object])
+    try:
+        out = exact(arr)
+        out.astype(np.float64)   # a rational beyond the float64 range raises OverflowError here
+        return out
+    except (ValueError, OverflowError, TypeError, ZeroDivisionError):
+        raise ValueError(f"{name} must hold finite rationals within the float64 range in exact mode (ints, "
+                         "Fractions, sympy Rationals or strings like '1/2')") from None
 
 
 def saddle_to_saddle(X, y, exact: bool = False, max_jumps: int | None = None) -> SaddlePath:
     """Run the limiting algorithm; ``exact=True`` works in rationals (entries as ints, Fractions, sympy Rationals, strings)."""
+    max_jumps = None if max_jumps is None else integer(max_jumps, "max_jumps", 0)
     if exact:
-        Xf = as_matrix(np.asarray(X, dtype=object).astype(np.float64))   # shape and finiteness checks
-        as_vector(np.asarray(y, dtype=object).astype(np.float64), Xf.shape[0])
-        X, y = _as_exact(X), _as_exact(y)
+        X, y = _as_exact(X, "X"), _as_exact(y, "y")
+        Xf = as_matrix(X.astype(np.float64))   # shape checks
+        as_vector(y.astype(np.float64), Xf.shape[0])
         zero, one, tol, tie = Fraction(0), Fraction(1), 0, 0
     else:
         X = as_matrix(X)
@@ -166,6 +193,9 @@ def saddle_to_saddle(X, y, exact: bool = False, max_jumps: int | None = None) ->
             status = "converged"
             break
         delta = min(valid)
+        if delta < 0:
+            status = "stalled"
+            break
         hits = [i for i, v in enumerate(hit_t) if v is not None and v <= delta * (1 + tie)]
         tau = tau + delta
         nu = nu - delta * r / n
@@ -189,12 +219,20 @@ def saddle_to_saddle(X, y, exact: bool = False, max_jumps: int | None = None) ->
         else:
             rank = np.linalg.matrix_rank(A) if len(I) else 0
         g, r = grad(b)
+        loss = (r @ r) / (2 * n)
+        if not exact and loss > rec["losses"][-1] + 1e-9 * rec["losses"][0]:
+            status = "stalled"
+            break
         for key, val in (("times", tau), ("saddles", b.copy()), ("duals", s.copy()), ("nus", nu.copy()),
-                         ("losses", (r @ r) / (2 * n))):
+                         ("losses", loss)):
             rec[key].append(val)
         boundary.append(tuple(int((i + 1) * (1 if s[i] > 0 else -1)) for i in I))
         ties.append(len(hits))
         degenerate.append(bool(rank < len(I)))
+    if not exact:
+        finite_result(np.concatenate([np.ravel(rec[k]) for k in ("times", "saddles", "duals", "nus", "losses")]),
+                      "the saddle path",
+                      "rescale X or y (the loss ||X b - y||^2 overflows)")
     return SaddlePath(times=np.array(rec["times"], dtype=dt), saddles=np.array(rec["saddles"], dtype=dt),
                       duals=np.array(rec["duals"], dtype=dt), nus=np.array(rec["nus"], dtype=dt),
                       losses=np.array(rec["losses"], dtype=dt), boundary=boundary, ties=ties,

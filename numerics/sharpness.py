@@ -14,16 +14,25 @@ from theory import sharpness as th
 
 from .compile import compiled
 from .dln import _checked, flow_limit
-from .validate import as_matrix, as_vector, positive
+from .validate import (as_matrix, as_vector, depth_value, finite_result, finite_scalar, integer, positive_scalar,
+                       pow2_scale)
+
+_KINDS = ("pm", "uv", "shared")
 
 
-def _params(kind, params):
+def _params(kind, params, d: int | None = None):
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
     params = np.asarray(params, dtype=np.float64)
     if params.ndim == 2:
         params = params[None]
     k = 1 if kind == "shared" else 2
-    if params.ndim != 3 or params.shape[1] != k:
-        raise ValueError(f"params for kind {kind!r} must have shape (R, {k}, d), got {params.shape}")
+    if params.ndim != 3 or params.shape[1] != k or params.size == 0:
+        raise ValueError(f"params for kind {kind!r} must have shape (R, {k}, d) with R, d >= 1, got {params.shape}")
+    if d is not None and params.shape[2] != d:
+        raise ValueError(f"shape mismatch: params have d = {params.shape[2]} coordinates but X has {d} columns")
+    if not np.all(np.isfinite(params)):
+        raise ValueError("params have non-finite entries (NaN or inf)")
     return params
 
 
@@ -34,7 +43,7 @@ def _args(kind, params):
 def weight(kind: str, params, depth: int = 2) -> np.ndarray:
     """sum_a (db_i/dtheta_a)^2 per run and coordinate (theory.sharpness 'weight'): (R, d)."""
     params = _params(kind, params)
-    f = compiled(th.hessian, "weight", ("p", "m"), "numpy", (kind, depth))
+    f = compiled(th.hessian, "weight", ("p", "m"), "numpy", (kind, depth_value(depth)))
     return np.broadcast_to(f(*_args(kind, params)), params[:, 0].shape).astype(np.float64)
 
 
@@ -48,13 +57,19 @@ def lam_max(X, wts) -> np.ndarray:
 
 def sharpness_interp(kind: str, params, X, depth: int = 2) -> np.ndarray:
     """Sharpness J^T H J at an interpolator: lambda_max(X diag(weight) X^T / n) (theory.sharpness)."""
-    return lam_max(X, weight(kind, params, depth))
+    X = as_matrix(X)
+    wts = weight(kind, _params(kind, params, X.shape[1]), depth)
+    finite_result(wts, "the sharpness weights", "rescale params")
+    out = lam_max(X, wts)
+    finite_result(out, "the sharpness", "rescale X or params")
+    return out
 
 
 def hessian_full(kind: str, params, X, y, depth: int = 2) -> np.ndarray:
     """Full Hessian J^T H J + diag-blocks g_i grad^2 b_i (R, P, P), P = k d, layout [param a][coord i]."""
     X, y = as_matrix(X), as_vector(y, as_matrix(X).shape[0])
-    params = _params(kind, params)
+    params = _params(kind, params, X.shape[1])
+    depth = depth_value(depth)
     R, k, d = params.shape
     args = _args(kind, params)
     names = ("p", "m")[:k]
@@ -76,6 +91,7 @@ def hessian_full(kind: str, params, X, y, depth: int = 2) -> np.ndarray:
             Hp[:, a * d + idx, c * d + idx] += g * B
             if c != a:
                 Hp[:, c * d + idx, a * d + idx] += g * B
+    finite_result(Hp, "the Hessian", "rescale X, y or params")
     return Hp
 
 
@@ -108,21 +124,40 @@ class MinSharpness:
 
 def min_sharpness_n1(x, y: float) -> tuple[np.ndarray, float]:
     """n = 1 closed form (theory.sharpness.min_sharpness_n1): all mass on argmin |x_i| over x_i != 0."""
-    x = as_vector(np.ravel(x), None, "x")
+    x = np.asarray(x, dtype=np.float64)
+    x = as_vector(x[0] if x.ndim == 2 and x.shape[0] == 1 else x, None, "x (one sample, shape (d,) or (1, d))")
+    y = finite_scalar(y, "y")
     nz = np.flatnonzero(x != 0)
     if nz.size == 0:
+        if y == 0:
+            return np.zeros_like(x), 0.0
         raise ValueError("x is all zeros: x . b = y has no solution for y != 0")
     j = nz[np.argmin(np.abs(x[nz]))]
     b = np.zeros_like(x)
-    b[j] = float(y) / x[j]
-    return b, abs(float(y)) * abs(x[j])
+    b[j] = y / x[j]
+    finite_result(b, "b = y / x_j", "rescale x or y")
+    return b, abs(y) * abs(x[j])
 
 
 def min_sharpness(X, y, eps: float = 1e-10) -> MinSharpness:
-    """min_{Xb=y} lambda_max(X diag|b| X^T / n): primal and dual SDPs (cvxpy + Clarabel), certified gap."""
+    """min_{Xb=y} lambda_max(X diag|b| X^T / n): primal and dual SDPs (cvxpy + Clarabel), certified gap.
+
+    Solved for (X / sx, y / sy) with powers of 2 sx, sy (Clarabel's tolerances are absolute): b = b' sy / sx and
+    lambda = lambda' sx sy exactly.
+    """
+    X, y = _checked(X, y)
+    eps = positive_scalar(eps, "eps")
+    sx, sy = pow2_scale(np.abs(X).max()), pow2_scale(np.abs(y).max())
+    r = _min_sharpness(X / sx, y / sy, eps)
+    k = sx * sy
+    # both SDPs stop at gap eps = 1e-10 (default); a certified gap above 1e-6 relative means they did not converge
+    status = r.status if r.gap <= 1e-6 * max(abs(r.value), 1e-300) else f"inaccurate (certified gap {r.gap:.3g})"
+    return MinSharpness(r.b * (sy / sx), r.value * k, r.lower * k, r.gap * k, r.residual, status)
+
+
+def _min_sharpness(X, y, eps: float) -> MinSharpness:
     import cvxpy as cp
 
-    X, y = _checked(X, y)
     n, d = X.shape
     b, s, t = cp.Variable(d), cp.Variable(d), cp.Variable()
     K = X @ cp.diag(s) @ X.T / n
@@ -162,7 +197,11 @@ def gf_path_sharpness(X, y, alpha, kind: str = "uv", t_max: float = 1e6, points:
     `pm` w+- = alpha e^{-+2G}.
     """
     X, y = _checked(X, y)
-    alpha = float(positive(alpha, "alpha"))
+    alpha = positive_scalar(alpha, "alpha")
+    if kind not in ("uv", "pm"):
+        raise ValueError(f"gf_path_sharpness supports kind 'uv' or 'pm', got {kind!r}")
+    t_max, rtol = positive_scalar(t_max, "t_max"), positive_scalar(rtol, "rtol")
+    points = integer(points, "points", 0)
     n, d = X.shape
 
     def params_of(G):
@@ -172,12 +211,15 @@ def gf_path_sharpness(X, y, alpha, kind: str = "uv", t_max: float = 1e6, points:
             return np.stack([(up + um) / 2, (up - um) / 2], axis=1)
         return np.stack([alpha * np.exp(-2 * G), alpha * np.exp(2 * G)], axis=1)
 
-    bfun = (lambda P: P[:, 0] * P[:, 1]) if kind == "uv" else (lambda P: P[:, 0] ** 2 - P[:, 1] ** 2)
-    rhs = lambda t, G: (X.T @ (X @ bfun(params_of(G))[0] - y) / n)
-    ts = np.concatenate([[0.0], np.logspace(-3, np.log10(t_max), points)])
+    # b(G) = u v = -alpha^2 sinh(2G) (`uv`), w+^2 - w-^2 = -2 alpha^2 sinh(4G) (`pm`): the product forms cancel
+    # (u - v ~ alpha G) and at alpha >= 100 Radau then never meets atol = 1e-13 (it hung)
+    bfun = (lambda G: -alpha**2 * np.sinh(2 * G)) if kind == "uv" else (lambda G: -2 * alpha**2 * np.sinh(4 * G))
+    rhs = lambda t, G: (X.T @ (X @ bfun(G) - y) / n)
+    ts = np.minimum(np.concatenate([[0.0], np.logspace(-3, np.log10(t_max), points)]), t_max)   # 10**log10(20) > 20
     sol = solve_ivp(rhs, (0, t_max), np.zeros(d), method="Radau", t_eval=ts, rtol=rtol, atol=1e-13)
     P = params_of(sol.y.T)
     S = sharpness_full(kind, P, X, y)
+    finite_result(S, "the sharpness along the path", "rescale X, y or alpha")
     lim = flow_limit(X, y, alpha, parametrization=kind)
     b = lim.b
     wgf = compiled(th.hessian, "weight_gf", ("b", "alpha"), "numpy", (kind,))(b, alpha)
