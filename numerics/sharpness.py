@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.integrate import solve_ivp
 
+from theory import dln as th_dln
 from theory import sharpness as th
 
 from .compile import compiled
@@ -213,7 +214,12 @@ def gf_path_sharpness(X, y, alpha, kind: str = "uv", t_max: float = 1e6, points:
 
     # b(G) = u v = -alpha^2 sinh(2G) (`uv`), w+^2 - w-^2 = -2 alpha^2 sinh(4G) (`pm`): the product forms cancel
     # (u - v ~ alpha G) and at alpha >= 100 Radau then never meets atol = 1e-13 (it hung)
-    bfun = (lambda G: -alpha**2 * np.sinh(2 * G)) if kind == "uv" else (lambda G: -2 * alpha**2 * np.sinh(4 * G))
+    if kind == "uv":   # u0 = sqrt2 alpha, v0 = 0: c = alpha^2, theta = 0 (theory.dln.uv_general)
+        link = compiled(th_dln.uv_general, "b_of_G_sinh", ("G", "c", "theta"))
+        bfun = lambda G: link(G, alpha**2, 0.0)  # noqa: E731
+    else:
+        link = compiled(th_dln.pm, "b_of_G_sinh", ("G", "alpha"))
+        bfun = lambda G: link(G, alpha)  # noqa: E731
     rhs = lambda t, G: (X.T @ (X @ bfun(G) - y) / n)
     ts = np.minimum(np.concatenate([[0.0], np.logspace(-3, np.log10(t_max), points)]), t_max)   # 10**log10(20) > 20
     sol = solve_ivp(rhs, (0, t_max), np.zeros(d), method="Radau", t_eval=ts, rtol=rtol, atol=1e-13)

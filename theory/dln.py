@@ -42,7 +42,7 @@ def pm() -> Derivation:
     d.check_zero("w+(G) = alpha e^{-2G} solves dw+/dG = -2 w+", sp.diff(wpG, G) - (flow[wp] / g).subs(wp, wpG))
     d.check_zero("w-(G) = alpha e^{2G} solves dw-/dG = 2 w-", sp.diff(wmG, G) - (flow[wm] / g).subs(wm, wmG))
     bG = d.define("b_of_G", b_of.subs({wp: wpG, wm: wmG}))
-    d.check_equal("b(G) = 2 alpha^2 sinh(-4G)", bG, 2 * alpha**2 * sp.sinh(-4 * G))
+    d.check_equal("b(G) = 2 alpha^2 sinh(-4G)", bG, d.define("b_of_G_sinh", 2 * alpha**2 * sp.sinh(-4 * G)))
     d.check_zero("(w+^2 + w-^2)^2 = b^2 + 4 alpha^4 along GF",
                  ((wpG**2 + wmG**2) ** 2 - (bG**2 + 4 * alpha**4)))
     d.define("weight_sum", sp.sqrt(b**2 + 4 * alpha**4))
@@ -91,6 +91,8 @@ def uv_general() -> Derivation:
                  (bG - cval * sp.sinh(theta - 2 * G)).subs({u0: sp.Rational(3, 2), v0: sp.Rational(1, 3)}).rewrite(sp.exp))
     d.check_zero("b(G) = c sinh(theta - 2G) (u0^2 < v0^2)",
                  (bG - cval * sp.sinh(theta - 2 * G)).subs({u0: sp.Rational(-1, 5), v0: sp.Rational(7, 4)}).rewrite(sp.exp))
+    th0 = d.symbols.setdefault("theta", sp.Symbol("theta", real=True))
+    d.define("b_of_G_sinh", c * sp.sinh(th0 - 2 * G))
     d.check_zero("c sinh(theta) = u0 v0", sp.simplify((cval * sp.sinh(theta)).rewrite(sp.exp).subs(
         {u0: sp.Rational(5, 3), v0: sp.Rational(-2, 7)}) - sp.Rational(5, 3) * sp.Rational(-2, 7)))
 
