@@ -144,7 +144,8 @@ def _small_alpha_rate(X, y, band=(1e-10, 1e-3)):
     # sinh -> exp/2 costs O(exp(-2 L |s_i|)): judged where L |s_i| >= 20 at alpha = 1e-30 (|s_i| >= 0.15)
     judged = s[off] * (-2 * np.log(1e-30)) >= 20
     coord_fit = np.array([_fit_slope(alphas[deep], np.abs(B[deep, i])) for i in np.flatnonzero(off)])
-    return dict(coord_fitted=coord_fit[judged], coord_derived=derived[judged], coord_small_s=s[off][~judged], norm_fitted=norm_fit, norm_derived=derived.min(),
+    return dict(coord_fitted=coord_fit[judged], coord_derived=derived[judged], coord_small_s=s[off][~judged],
+                norm_fitted=norm_fit, norm_derived=derived.min(),
                 alphas=alphas, errs=errs, s_off=np.sort(s[off])[::-1])
 
 

@@ -350,7 +350,8 @@ def width_claim(ctx: Context) -> Measurement:
     fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
     return Measurement("max relative distance to the convex solution for k >= rank (+1 if k < rank matches)", value,
                        1e-6, {"rank_convex": r, "ks": ks, "rel_dist": errs, "test_error": tests, "grad_norms": gnorms,
-                              "svt_kkt": cvx.kkt, "svt_vs_cvxpy": _rel(Wc, cvx.W), "svt_iterations": cvx.iterations,
+                              "svt_kkt": cvx.kkt, "svt_status": cvx.status, "svt_vs_cvxpy": _rel(Wc, cvx.W),
+                              "svt_iterations": cvx.iterations,
                               "k < rank differ by > 1e-3": below_ok}, [str(path)])
 
 
