@@ -24,6 +24,18 @@ def _consistent_sensing(A: np.ndarray, y: np.ndarray, psd: bool) -> None:
                          f"<A_i, W> = y_i; y must lie in the range of the sensing operator")
 
 
+def _clarabel(prob, var, what: str, fix: str, unsolved: str) -> None:
+    """Solve with Clarabel; a solver failure or a non-optimal status is a ValueError naming the problem."""
+    import cvxpy as cp
+
+    try:
+        prob.solve(solver=cp.CLARABEL)
+    except cp.error.SolverError as exc:
+        raise ValueError(f"{what}: solver failed ({exc}); {fix}") from exc
+    if prob.status not in ("optimal", "optimal_inaccurate") or var.value is None:
+        raise ValueError(unsolved.format(status=prob.status))
+
+
 def min_nuclear_norm(As, y, psd: bool = False):
     """argmin ||W||_* s.t. <A_i, W> = y_i (PSD: min trace over W >= 0), cvxpy + Clarabel. Returns (W, status).
 
@@ -43,12 +55,8 @@ def min_nuclear_norm(As, y, psd: bool = False):
     cons = [Am @ cp.vec(W, order="C") == y]
     obj = cp.trace(W) if psd else cp.normNuc(W)
     prob = cp.Problem(cp.Minimize(obj), cons)
-    try:
-        prob.solve(solver=cp.CLARABEL)
-    except cp.error.SolverError as exc:
-        raise ValueError(f"minimum nuclear norm problem: solver failed ({exc}); rescale As and y") from exc
-    if prob.status not in ("optimal", "optimal_inaccurate") or W.value is None:
-        raise ValueError(f"minimum nuclear norm problem is {prob.status}: no (PSD) matrix fits the measurements")
+    _clarabel(prob, W, "minimum nuclear norm problem", "rescale As and y",
+              "minimum nuclear norm problem is {status}: no (PSD) matrix fits the measurements")
     Wv = np.asarray(W.value) * (sy / sa)
     res = np.linalg.norm(np.einsum("mij,ij->m", A0, Wv) - y0) / max(np.linalg.norm(y0), 1e-300)
     return Wv, prob.status if res <= 1e-6 else f"inaccurate (relative residual {res:.2g})"
@@ -124,10 +132,6 @@ def nuclear_regularized_cvxpy(mask, M, lam):
     W = cp.Variable(M.shape)
     obj = 0.5 * cp.sum_squares(cp.multiply(mask.astype(float), W - M / sm)) + (lam / sm) * cp.normNuc(W)
     prob = cp.Problem(cp.Minimize(obj))
-    try:
-        prob.solve(solver=cp.CLARABEL)
-    except cp.error.SolverError as exc:
-        raise ValueError(f"nuclear-regularized completion: solver failed ({exc}); rescale M and lam") from exc
-    if prob.status not in ("optimal", "optimal_inaccurate") or W.value is None:
-        raise ValueError(f"nuclear-regularized completion not solved: status {prob.status}")
+    _clarabel(prob, W, "nuclear-regularized completion", "rescale M and lam",
+              "nuclear-regularized completion not solved: status {status}")
     return np.asarray(W.value) * sm, float(prob.value) * sm**2
