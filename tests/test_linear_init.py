@@ -42,7 +42,6 @@ def test_kappa_depth2_matches_closed_form(seed):
 
 @given(st.integers(0, 10**6), st.sampled_from([2, 3]))
 def test_deep_linear_null_space_direction_is_conserved(seed, N):
-    torch.set_num_threads(1)
     X, y, w0 = _problem(seed, 3, 7)
     w0t = torch.tensor(w0[None, :])
     res, ws = train_gf(X, y, balanced_init(w0t, 3, N, seed=seed), t_max=30.0, rtol=1e-11, atol=1e-13,
@@ -55,7 +54,6 @@ def test_deep_linear_null_space_direction_is_conserved(seed, N):
 
 
 def test_balanced_gf_reaches_deep_limit():
-    torch.set_num_threads(1)
     X, y, w0 = _problem(5, 3, 7)
     res, ws = train_gf(X, y, balanced_init(torch.tensor(w0[None, :]), 3, 3, seed=1), t_max=1e4, stop_residual=1e-11)
     assert np.allclose(ws[-1, 0].numpy(), deep_limit(X, y, w0, 3), rtol=0, atol=1e-9)

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
 
-from numerics.dln import flow_limit, potential
+from numerics.dln import potential
 from numerics.dln_gd import GDStats, exact_limit
 from numerics.sharpness import gf_path_sharpness, min_sharpness, min_sharpness_n1, sharpness_interp
 from verify.dln import init_params, train_gd

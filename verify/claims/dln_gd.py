@@ -11,7 +11,7 @@ from numerics.sharpness import lam_max, sharpness_interp
 from theory import sharpness as th_sharp
 from verify.dln import init_params, train_gd
 
-from .dln_eos import one_thread
+from ..device import one_thread
 from .registry import Context, Measurement, claim
 
 EVEN = "Even, Pesme, Gunasekar, Flammarion 2023, arXiv 2302.08982, Thm 1"
@@ -88,7 +88,7 @@ def gd_noncentered(ctx: Context) -> Measurement:
     bstar[:3] = [1.0, 0.5, 1.5]
     y = X @ bstar
     gf = flow_limit(X, y, 1.0, parametrization="uv").b
-    S0 = sharpness_interp("uv", np.stack([np.sqrt(2) * np.ones(d), np.zeros(d)])[None], X)[0]
+    S0 = sharpness_interp("uv", init_params("uv", [1.0], d).numpy(), X)[0]
     B, conv, status, tight = _bound_sweep(X, y, 1.0, (2 / S0) * np.linspace(0.2, 3.0, 15))
     # From a kernel init the initial sharpness caps eta far below where the bound binds (eta * lhs <= 0.3 there),
     # so the bound is also tested from a rich init (alpha = 0.1), where converged runs reach eta * lhs ~ 0.9.

@@ -11,7 +11,7 @@ from numerics.saddles import l1_kkt_residual, saddle_to_saddle
 from verify.dln import b_of, flow_rhs, from_flow_coords, init_params, residual, to_flow_coords
 from verify.flow import integrate
 
-from ..device import one_thread as single_thread
+from ..device import one_thread
 from .registry import Context, Measurement, claim
 
 FIXTURE_X = [[1, Fraction(1, 2), Fraction(7, 10), 0], [Fraction(1, 2), 1, Fraction(1, 10), Fraction(7, 10)]]
@@ -58,7 +58,7 @@ def _jump_errors(taus, b, times, saddles):
        "(tau = t/ln(1/alpha)); the final saddle is the min-l1 interpolator",
        "Pesme & Flammarion 2023, arXiv 2304.00488, Alg. 1 and Thm 2")
 def saddles(ctx: Context) -> Measurement:
-    with single_thread():
+    with one_thread():
         return _saddles(ctx)
 
 
@@ -171,7 +171,7 @@ def _sparse_problem(rng, n, d, k, noise):
        "unbalanced) to rich (small alpha / balanced)",
        "Woodworth et al. 2020, arXiv 2002.09277, Sec. 4; Azulay et al. 2021, arXiv 2102.09769, Thm 4.1")
 def generalization(ctx: Context) -> Measurement:
-    with single_thread():
+    with one_thread():
         return _generalization(ctx)
 
 

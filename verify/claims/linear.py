@@ -7,7 +7,7 @@ import torch
 from numerics.linear import deep_limit, kappa, null_projection, one_layer_limit
 from verify.linear import balanced_init, end_to_end, gaussian_init, ntk_end_to_end, train_gd, train_gf
 
-from .dln_init import single_thread
+from ..device import one_thread
 from .registry import Context, Measurement, claim
 
 SOURCE = "Gruber & Avron 2024, arXiv 2402.02454"
@@ -22,7 +22,7 @@ def _problem(rng, n, d):
 
 @claim("linear.init.single", "GD on a linear model from w0 converges to w0 + X^+(y - X w0)", SOURCE + ", Sec. 3")
 def single(ctx: Context) -> Measurement:
-    with single_thread():
+    with one_thread():
         rng = ctx.generator(offset=601)
         n, d, R = (8, 20, 8) if ctx.quick else (50, 400, 32)
         X, y = _problem(rng, n, d)
@@ -43,7 +43,7 @@ def single(ctx: Context) -> Measurement:
        "kappa^(2N/(N-1)) ||w0||^2 = ||X^+ y||^2 + kappa^2 ||P_perp w0||^2; the null-space part keeps w0's direction",
        SOURCE + ", Sec. 4; Arora, Cohen, Hazan 2018, arXiv 1802.06509")
 def deep(ctx: Context) -> Measurement:
-    with single_thread():
+    with one_thread():
         rng = ctx.generator(offset=602)
         n, d, R, width = (6, 15, 3, 4) if ctx.quick else (20, 100, 8, 16)
         X, y = _problem(rng, n, d)
@@ -78,7 +78,7 @@ def deep(ctx: Context) -> Measurement:
        "w0 + X^+(y - X w0) of its own end-to-end init w0 as the width grows (widths 100, 400, 1600)",
        SOURCE + ", Sec. 5 (wide networks)")
 def wide(ctx: Context) -> Measurement:
-    with single_thread():
+    with one_thread():
         rng = ctx.generator(offset=603)
         n, d = (8, 20) if ctx.quick else (20, 100)
         seeds = 3 if ctx.quick else 10

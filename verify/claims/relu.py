@@ -1,8 +1,6 @@
 """ReLU networks: capacity is not width (Neyshabur et al. 2014) and straight interpolation between samples (Kubo et al. 2019)."""
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import matplotlib
 import numpy as np
 import torch
@@ -10,22 +8,11 @@ import torch
 from numerics.relu import forward, init_closed_forms, input_gradient, segment_measures, segment_profile, two_layer
 from verify.relu_nets import as_two_layer, digits_split, init_segment_samples, train_sweep
 
+from ..device import one_thread
 from .registry import Context, Measurement, claim
 
 matplotlib.use("Agg")
 EPS = np.finfo(np.float64).eps
-
-
-@contextmanager
-def _one_thread(ctx: Context):
-    """On a shared 2-core CPU, 2 intra-op threads ran these small kernels ~100x slower than 1 (measured)."""
-    old = torch.get_num_threads()
-    if ctx.device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 # Recipe shared by the sweep and the training claim: NTK-scaled two-layer net, unit-norm centred digits,
@@ -44,7 +31,7 @@ def width_sweep(ctx: Context) -> Measurement:
     wds = [0.0, 1e-4]
     rng = ctx.generator(offset=601)
     X, y, Xte, yte = digits_split(rng, RECIPE["n_train"])
-    with _one_thread(ctx):
+    with one_thread():
         res = train_sweep(X, y, Xte, yte, widths, n_seeds, wds, RECIPE["epochs"], RECIPE["lr"], RECIPE["batch"],
                           seed=ctx.seed * 7919 + 601, device=ctx.device, dtype=torch.float32)
     d, k = X.shape[1], 10
@@ -195,7 +182,7 @@ def path_init(ctx: Context) -> Measurement:
                 "gap_along_sq": cf["gap_along_var"][0], "gap_across_sq": cf["gap_across_sq"][0],
                 "chord_sq": cf["chord_var"]}
         means = {}
-        with _one_thread(ctx):
+        with one_thread():
             for m in widths:
                 s = init_segment_samples(gen, n_nets, m, x0, x1, ts, sa, sw, ctx.device)
                 for key, p in pred.items():
@@ -231,7 +218,7 @@ def path_training(ctx: Context) -> Measurement:
     width, n_seeds = 256, (6 if ctx.quick else 16)
     n_pairs = 60 if ctx.quick else 400
     X, y, Xte, yte = digits_split(rng, RECIPE["n_train"])
-    with _one_thread(ctx):
+    with one_thread():
         res = train_sweep(X, y, Xte, yte, [width], n_seeds, [0.0], RECIPE["epochs"], RECIPE["lr"], RECIPE["batch"],
                           seed=ctx.seed * 7919 + 604, device=ctx.device, dtype=torch.float64)
     idx, dist = _pairs(rng, X, n_pairs)
