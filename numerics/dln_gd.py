@@ -17,6 +17,7 @@ from .newton import Prediction
 from .validate import positive
 
 KINDS = ("pm", "uv")
+C_FACTOR = {"uv": 1.0, "pm": 2.0}   # c = k alpha_k^2; theory.dln_gd: x_uv = eta g, x_pm = 2 eta g
 
 
 def _check_kind(kind):
@@ -36,7 +37,7 @@ class GDStats:
         self.degenerate = torch.zeros(R, dtype=torch.bool, device=device)
         self._qp = compiled(th.gd, "q_plus", ("x",), "torch")
         self._qm = compiled(th.gd, "q_minus", ("x",), "torch")
-        self._factor = 1.0 if kind == "uv" else 2.0   # theory.dln_gd: x_uv = eta g, x_pm = 2 eta g
+        self._factor = C_FACTOR[kind]
 
     def update(self, g: torch.Tensor, eta: torch.Tensor, active: torch.Tensor | None = None) -> None:
         """Add one step: g (R, d) b-gradient used by the step, eta (R,) or scalar, active (R,) runs that moved."""

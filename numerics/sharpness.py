@@ -14,9 +14,10 @@ from theory import dln as th_dln
 from theory import sharpness as th
 
 from .compile import compiled
-from .dln import _checked, flow_limit
-from .validate import (as_matrix, as_vector, depth_value, finite_result, finite_scalar, integer, positive_scalar,
-                       pow2_scale)
+from .dln import _checked, flow_limit, sinh_limit
+from .dln_gd import C_FACTOR
+from .validate import (as_matrix, as_vector, depth_value, finite_result, finite_scalar, integer, positive,
+                       positive_scalar, pow2_scale)
 
 _KINDS = ("pm", "uv", "shared")
 
@@ -94,6 +95,25 @@ def hessian_full(kind: str, params, X, y, depth: int = 2) -> np.ndarray:
                 Hp[:, c * d + idx, a * d + idx] += g * B
     finite_result(Hp, "the Hessian", "rescale X, y or params")
     return Hp
+
+
+def gfs_sharpness(kind: str, X, y, alpha_sq, theta, nu0=None):
+    """Sharpness of the gradient-flow solution from a GD iterate (Kreisler et al. 2023, arXiv 2305.13064, Sec. 3).
+
+    GF from step k keeps that step's alpha_k and theta (theory.dln_gd), so its limit is the sinh-family Bregman
+    limit and its sharpness is lambda_max(X diag(weight_gf(b, alpha_k)) X^T / n). Returns (S, Prediction).
+    """
+    if kind not in ("uv", "pm"):
+        raise ValueError(f"gfs_sharpness supports kind 'uv' or 'pm', got {kind!r}")
+    X, y = _checked(X, y)
+    d = X.shape[1]
+    alpha_sq = positive(alpha_sq, "alpha_k^2")
+    alpha_sq = np.full(d, float(alpha_sq)) if alpha_sq.ndim == 0 else as_vector(alpha_sq, d, "alpha_k^2", "X^T")
+    theta = as_vector(theta, d, "theta", "X^T")
+    pred = sinh_limit(X, y, np.log(C_FACTOR[kind] * alpha_sq), theta, nu0=nu0)
+    w = compiled(th.hessian, "weight_gf", ("b", "alpha"), "numpy", (kind,))(pred.b, np.sqrt(alpha_sq))
+    S = float(lam_max(X, np.broadcast_to(w, (1, X.shape[1])))[0])
+    return finite_scalar(S, "the GF-solution sharpness"), pred
 
 
 def sharpness_full(kind, params, X, y, depth: int = 2) -> np.ndarray:

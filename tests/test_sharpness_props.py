@@ -4,7 +4,10 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from numerics.sharpness import gf_path_sharpness, hessian_full, lam_max, min_sharpness, sharpness_full
+from numerics.dln import flow_limit
+from numerics.dln_gd import GDStats
+from numerics.sharpness import (gf_path_sharpness, gfs_sharpness, hessian_full, lam_max, min_sharpness,
+                                 sharpness_full, sharpness_interp)
 from verify import dln as net
 from verify.sharpness import lanczos_top
 
@@ -69,6 +72,39 @@ def test_every_converged_gd_run_satisfies_the_stability_bound(seed, alpha):
     S = sharpness_full("uv", res.params.numpy(), X, y)
     assert conv.any()
     assert np.all(S[conv] * etas[conv] / 2 <= 1 + 1e-6)
+
+
+@given(st.integers(0, 10**6), st.sampled_from(["uv", "pm"]), st.sampled_from([0.05, 0.3, 1.0]))
+def test_gf_solution_sharpness_from_untrained_stats_is_the_gf_limit_sharpness(seed, kind, alpha):
+    """Reference: the network at the GF limit, from u^2 - v^2 = 2 alpha^2 (`uv`) or w+ w- = alpha^2 (`pm`)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((3, 6)); y = rng.standard_normal(3)
+    b = flow_limit(X, y, alpha, parametrization=kind).b
+    if kind == "uv":
+        u = np.sqrt(alpha**2 + np.sqrt(alpha**4 + b**2))
+        P = np.stack([u, b / u])
+    else:
+        wp = np.sqrt((b + np.sqrt(b**2 + 4 * alpha**4)) / 2)
+        P = np.stack([wp, alpha**2 / wp])
+    S = gfs_sharpness(kind, X, y, alpha**2, np.zeros(6))[0]
+    assert S == pytest.approx(sharpness_interp(kind, P[None], X)[0], rel=1e-10)
+
+
+@settings(max_examples=4)
+@given(st.integers(0, 10**6), st.sampled_from([0.05, 0.1, 0.3]))
+def test_gf_solution_sharpness_of_a_converged_gd_run_is_the_run_sharpness(seed, alpha):
+    """At a GD limit the GF solution is the iterate itself; 1e-8: the exact GD limit holds to 1e-9 (dln.gd.exact)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((3, 6)); y = X @ rng.standard_normal(6)
+    etas = 2 / gfs_sharpness("uv", X, y, alpha**2, np.zeros(6))[0] * np.geomspace(0.3, 1.5, 6)
+    stats = GDStats("uv", alpha, 6, 6)
+    res = net.train_gd("uv", X, y, net.init_params("uv", np.full(6, alpha), 6), etas, 10000,
+                       on_step=stats.callback(torch.as_tensor(etas)))
+    conv = [i for i, s in enumerate(res.status) if s == "converged"]
+    assert conv
+    S = sharpness_interp("uv", res.params.numpy()[conv], X)
+    S_gfs = [gfs_sharpness("uv", X, y, stats.alpha_sq()[i], stats.theta()[i])[0] for i in conv]
+    assert np.allclose(S_gfs, S, rtol=1e-8, atol=0)
 
 
 def test_min_sharpness_rejects_inconsistent_measurements():

@@ -9,7 +9,7 @@ from scipy.optimize import minimize_scalar
 
 from numerics.dln import potential
 from numerics.dln_gd import GDStats, exact_limit
-from numerics.sharpness import gf_path_sharpness, min_sharpness, min_sharpness_n1, sharpness_interp
+from numerics.sharpness import gf_path_sharpness, gfs_sharpness, min_sharpness, min_sharpness_n1, sharpness_interp
 from verify.dln import init_params, train_gd
 from verify.sharpness import lanczos_top
 
@@ -37,13 +37,21 @@ def eos_sweep(seed: int, quick: bool, device: str = "cpu"):
     etas = np.unique(np.concatenate([np.linspace(0.02, eta_c, 8), np.linspace(eta_c, eta_max, 18)[1:-1],
                                      eta_max * np.array([1.02, 1.1, 1.3])]))
     stats = GDStats("uv", np.full(len(etas), alpha), len(etas), d, device=device)
+    record, window = stats.callback(torch.as_tensor(etas, device=device)), 300 if quick else 1000
+    snaps = [(stats.alpha_sq(), stats.theta())]   # snaps[k]: after k steps
+
+    def on_step(k, g, active):
+        record(k, g, active)
+        if k < window:
+            snaps.append((stats.alpha_sq(), stats.theta()))
+
     with one_thread():
         p0 = init_params("uv", np.full(len(etas), alpha), d, device=device)
-        res = train_gd("uv", X, y, p0, etas, 40000 if quick else 200000,
-                       on_step=stats.callback(torch.as_tensor(etas, device=device)))
+        res = train_gd("uv", X, y, p0, etas, 40000 if quick else 200000, on_step=on_step)
     params = res.params.detach().cpu().numpy()
     return dict(X=X, y=y, alpha=alpha, ms=ms, gp=gp, eta_c=eta_c, eta_max=eta_max, etas=etas, res=res,
-                params=params, b=res.b.detach().cpu().numpy(), S=sharpness_interp("uv", params, X), stats=stats)
+                params=params, b=res.b.detach().cpu().numpy(), S=sharpness_interp("uv", params, X), stats=stats,
+                snaps=snaps)
 
 
 def _exact_gd_diagnosis(sw, conv) -> dict:
@@ -54,6 +62,34 @@ def _exact_gd_diagnosis(sw, conv) -> dict:
         err[i] = float(np.linalg.norm(exact_limit(sw["X"], sw["y"], sw["stats"], i).b - b) / np.linalg.norm(b))
         shrink[i] = float(np.exp(0.5 * np.log(sw["stats"].alpha_sq()[i]).mean()) / sw["alpha"])
     return {"rel_err_vs_exact_gd_limit": err, "geometric_mean_alpha_inf_over_alpha": shrink}
+
+
+def _gfs_diagnosis(sw, runs, stride: int = 2) -> dict:
+    """Per run: GF-solution sharpness (Kreisler et al. 2023) over the first steps, as a fraction of 2/eta.
+
+    ratio_init: at step 0; ratio_peak: the largest before the crossing, the first recorded step with S_GFS < 2/eta
+    (None if not within the recorded window); ratio_at_crossing: S_GFS eta/2 there; ratio_final: the
+    trained network's S eta/2; final_vs_gfs: |S_GFS(final stats) - S| / S (the GF solution of a converged iterate
+    is the iterate itself).
+    """
+    X, y, etas, out = sw["X"], sw["y"], sw["etas"], {}
+    for i in runs:
+        ratios, nu = [], None
+        for k in range(0, len(sw["snaps"]), stride):
+            S, pred = gfs_sharpness("uv", X, y, sw["snaps"][k][0][i], sw["snaps"][k][1][i], nu0=nu)
+            ratios.append(S * etas[i] / 2)
+            nu = pred.nu
+            if ratios[-1] < 1:
+                break
+        ratios = np.array(ratios)
+        below = np.flatnonzero(ratios < 1)
+        S_end = gfs_sharpness("uv", X, y, sw["stats"].alpha_sq()[i], sw["stats"].theta()[i])[0]
+        out[f"eta={etas[i]:.4f}"] = dict(
+            ratio_init=ratios[0], ratio_peak=ratios.max(),
+            crossing_step=int(below[0] * stride) if below.size else None,
+            ratio_at_crossing=ratios[below[0]] if below.size else None,
+            ratio_final=sw["S"][i] * etas[i] / 2, final_vs_gfs=abs(S_end - sw["S"][i]) / sw["S"][i])
+    return out
 
 
 @claim("dln.sharpness.formula", "closed-form sharpness lambda_max(X diag(u^2+v^2) X^T/n) at trained interpolators "
@@ -147,7 +183,8 @@ def eos_stability(ctx: Context) -> Measurement:
                        dict(eta_c=sw["eta_c"], eta_c_limit=sw["gp"]["eta_c_limit"], eta_max=sw["eta_max"],
                             S_min=sw["ms"].sharpness("uv"), sdp_gap=sw["ms"].gap, etas=etas, S=S, status=st,
                             S_times_eta_over_2=S * etas / 2, v_bound=v_bound, v_edge=v_edge, v_top=v_top,
-                            **_exact_gd_diagnosis(sw, conv)),
+                            **_exact_gd_diagnosis(sw, conv),
+                            gfs_sharpness_over_edge=_gfs_diagnosis(sw, np.flatnonzero(conv & mid))),
                        [str(path)])
 
 
