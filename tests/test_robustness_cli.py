@@ -69,3 +69,22 @@ def test_non_finite_value_is_a_failure_not_a_pass():
         REGISTRY.pop("test.nan")
     assert rec["status"] == "fail" and rec["value"] is None
     assert '"nan"' not in json.dumps(rec, allow_nan=False).lower()
+
+
+def test_warnings_raised_by_a_claim_are_recorded_not_printed(capsys):
+    import warnings
+
+    @claim("test.warns", "a claim whose solver warns", "none")
+    def warns(ctx):
+        for _ in range(3):
+            warnings.warn("Solution may be inaccurate", UserWarning)
+        return Measurement("m", 0.0, 1.0)
+
+    try:
+        rec = run_claim(REGISTRY["test.warns"], Context())
+    finally:
+        REGISTRY.pop("test.warns")
+    assert rec["status"] == "pass"
+    ws = rec["details"]["warnings"]
+    assert ws == [dict(category="UserWarning", message="Solution may be inaccurate", where=ws[0]["where"], count=3)]
+    assert "inaccurate" not in capsys.readouterr().err

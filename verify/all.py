@@ -111,7 +111,8 @@ def main(argv=None) -> int:
                            "status": "error", "metric": "", "value": None, "tolerance": None,
                            "details": {"error": str(exc)}, "seconds": args.timeout, "device": str(device)}
             records.append(rec)
-            console.print(f"{rec['status']} ({rec['seconds']:.1f} s)")
+            nw = sum(w["count"] for w in rec["details"].get("warnings", []))
+            console.print(f"{rec['status']} ({rec['seconds']:.1f} s{f', {nw} warnings in the report' if nw else ''})")
             write()
     except KeyboardInterrupt:
         write(interrupted=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -90,20 +91,33 @@ def jsonable(x: Any) -> Any:
     return x
 
 
+def _warning_counts(caught) -> list[dict[str, Any]]:
+    """Warnings raised while a claim ran (solver notices, floating-point overflow), one entry per distinct kind."""
+    counts: dict[tuple[str, str, str], int] = {}
+    for w in caught:
+        key = (w.category.__name__, str(w.message), f"{Path(w.filename).name}:{w.lineno}")
+        counts[key] = counts.get(key, 0) + 1
+    return [dict(category=k[0], message=k[1], where=k[2], count=n) for k, n in counts.items()]
+
+
 def run_claim(c: Claim, ctx: Context) -> dict[str, Any]:
     """Run one claim; any exception becomes an ``error`` record, never a crash of the run."""
     start = time.perf_counter()
     record: dict[str, Any] = {"id": c.id, "statement": c.statement, "source": c.source,
                               "device": str(ctx.device)}
-    try:
-        m = c.fn(ctx)
-        ok = math.isfinite(m.value) and m.value <= m.tolerance
-        record.update(status="pass" if ok else "fail", metric=m.metric, value=float(m.value),
-                      tolerance=float(m.tolerance), details=jsonable(m.details), plots=m.plots)
-    except Exception as exc:  # a failing claim never stops the others
-        record.update(status="error", metric="", value=None, tolerance=None,
-                      details={"error": f"{type(exc).__name__}: {exc}",
-                               "traceback": traceback.format_exc(limit=8)})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            m = c.fn(ctx)
+            ok = math.isfinite(m.value) and m.value <= m.tolerance
+            record.update(status="pass" if ok else "fail", metric=m.metric, value=float(m.value),
+                          tolerance=float(m.tolerance), details=jsonable(m.details), plots=m.plots)
+        except Exception as exc:  # a failing claim never stops the others
+            record.update(status="error", metric="", value=None, tolerance=None,
+                          details={"error": f"{type(exc).__name__}: {exc}",
+                                   "traceback": traceback.format_exc(limit=8)})
+    if caught:
+        record["details"]["warnings"] = _warning_counts(caught)
     if c.conjecture:
         record["details"]["conjecture"] = True
     record["seconds"] = time.perf_counter() - start
