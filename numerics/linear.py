@@ -76,6 +76,8 @@ def kappa(X, y, w0, depth: int) -> tuple[float, float]:
     X, y, w0 = _prep(X, y, w0)
     N = depth_value(depth)
     A = float(w0 @ w0)
+    if A == 0 and np.any(w0):
+        raise ValueError("||w0||^2 underflows to 0 in float64 (|w0| below ~1e-154); rescale w0")
     if A == 0:
         raise ValueError("w0 = 0 is a saddle of the deep linear network (no gradient flows); use w0 != 0")
     B = float(np.sum(null_projection(X, w0) ** 2))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+import warnings
 
 import numpy as np
 
@@ -100,7 +101,19 @@ def _nnls_args(A, y, exact: bool):
 
 
 def nnls(A: np.ndarray, y: np.ndarray, exact: bool = False, tol: float = 0.0) -> np.ndarray:
-    """Lawson-Hanson NNLS min ||A z - y||, z >= 0; entering ties broken by the lowest index (deterministic)."""
+    """Lawson-Hanson NNLS min ||A z - y||, z >= 0; entering ties broken by the lowest index (deterministic).
+
+    Warns (RuntimeWarning) when it stops at its iteration cap (10 m + 10 passes) with KKT unmet.
+    """
+    z, done = _nnls(A, y, exact, tol)
+    if not done:
+        warnings.warn("nnls stopped at its iteration cap before meeting KKT (cycling at tol = "
+                      f"{tol!r}?); the returned z is the last iterate", RuntimeWarning, stacklevel=2)
+    return z
+
+
+def _nnls(A, y, exact: bool, tol) -> tuple[np.ndarray, bool]:
+    """(z, done): done is False when the outer or inner loop ran out of passes."""
     A, y = _nnls_args(A, y, exact)
     if finite_scalar(tol, "tol") < 0:
         raise ValueError(f"tol must be >= 0 (the positivity threshold of NNLS), got {tol!r}")
@@ -108,14 +121,15 @@ def nnls(A: np.ndarray, y: np.ndarray, exact: bool = False, tol: float = 0.0) ->
     zero = Fraction(0) if exact else 0.0
     z = np.array([zero] * m, dtype=object if exact else np.float64)
     P: list[int] = []
-    for _ in range(10 * m + 10):
+    cap = 10 * m + 10
+    for _ in range(cap):
         w = A.T @ (y - A @ z)
         cand = [j for j in range(m) if j not in P and w[j] > tol]
         if not cand:
-            break
+            return z, True
         j = max(cand, key=lambda k: (w[k], -k))
         P.append(j)
-        for _ in range(10 * m + 10):
+        for _ in range(cap):
             zP = _ls(A, y, P, exact)
             if all(v > tol for v in zP):
                 for k, i in enumerate(P):
@@ -128,7 +142,9 @@ def nnls(A: np.ndarray, y: np.ndarray, exact: bool = False, tol: float = 0.0) ->
             for i in range(m):
                 if i not in P:
                     z[i] = zero
-    return z
+        else:
+            return z, False
+    return z, False
 
 
 def _as_exact(a, name: str) -> np.ndarray:
@@ -210,7 +226,10 @@ def saddle_to_saddle(X, y, exact: bool = False, max_jumps: int | None = None) ->
         I = [i for i in range(d) if abs(s[i]) == one]
         sig = np.array([s[i] for i in I], dtype=dt)
         A = X[:, I] * sig[None, :]
-        beta = nnls(A, y, exact=exact, tol=tol)
+        beta, done = _nnls(A, y, exact, tol)
+        if not done:
+            status = "stalled"
+            break
         b = np.array([zero] * d, dtype=dt)
         for k, i in enumerate(I):
             b[i] = sig[k] * beta[k]

@@ -93,3 +93,8 @@ def test_rank_deficient_X_is_rejected():
         kappa(X, np.ones(2), np.ones(3), 3)
     with pytest.raises(ValueError, match="w0 = 0"):
         kappa(np.eye(2, 3), np.ones(2), np.zeros(3), 2)
+
+
+def test_tiny_nonzero_w0_is_an_underflow_not_a_saddle():
+    with pytest.raises(ValueError, match="underflows"):
+        kappa(np.eye(2, 3), np.ones(2), np.full(3, 1e-200), 3)
