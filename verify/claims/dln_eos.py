@@ -218,7 +218,8 @@ def eos_interpolation(ctx: Context) -> Measurement:
     ax.set_xlabel("||b||_1"); ax.set_ylabel("sharpness"); fig.colorbar(sc, label="eta"); ax.legend()
     fig.tight_layout(); fig.savefig(path); plt.close(fig)
     return Measurement("violated monotonicity conditions", sum(v.values()), 0,
-                       dict(violations=v, etas=etas, S=S, l1=l1, Q=Q, err_vs_gf=e_gf, dist_to_min_sharpness=d_ms,
+                       dict(violations=v, etas=etas, S=S, S_over_gf_limit=S / sw["gp"]["S_limit"], l1=l1, Q=Q,
+                            err_vs_gf=e_gf, dist_to_min_sharpness=d_ms,
                             eta_c=sw["eta_c"], eta_max=sw["eta_max"]), [str(path)])
 
 
