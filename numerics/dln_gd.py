@@ -14,7 +14,7 @@ from theory import dln_gd as th
 from .compile import compiled
 from .dln import _checked, sinh_limit
 from .newton import Prediction
-from .validate import positive
+from .validate import integer, positive
 
 KINDS = ("pm", "uv")
 C_FACTOR = {"uv": 1.0, "pm": 2.0}   # c = k alpha_k^2; theory.dln_gd: x_uv = eta g, x_pm = 2 eta g
@@ -26,18 +26,25 @@ def _check_kind(kind):
 
 
 class GDStats:
-    """Running sums of q+(x), q-(x) per run and coordinate; ``degenerate`` marks runs where some 1 -+ x = 0 exactly."""
+    """Running sums of q+(x), q-(x) per run and coordinate; ``degenerate`` marks runs where some 1 -+ x = 0 exactly.
 
-    def __init__(self, kind: str, alpha, R: int, d: int, dtype=torch.float64, device="cpu"):
+    Steps are buffered and summed in blocks (one vectorized q+- per block, not per step); reading a statistic
+    first adds the pending steps.
+    """
+
+    def __init__(self, kind: str, alpha, R: int, d: int, dtype=torch.float64, device="cpu", block: int | None = None):
         _check_kind(kind)
         alpha = np.broadcast_to(positive(alpha, "alpha"), (R,)).astype(np.float64)
         self.kind, self.alpha = kind, alpha
-        self.qp = torch.zeros(R, d, dtype=dtype, device=device)
-        self.qm = torch.zeros(R, d, dtype=dtype, device=device)
-        self.degenerate = torch.zeros(R, dtype=torch.bool, device=device)
+        self._sum_p = torch.zeros(R, d, dtype=dtype, device=device)
+        self._sum_m = torch.zeros(R, d, dtype=dtype, device=device)
+        self._degenerate = torch.zeros(R, dtype=torch.bool, device=device)
         self._qp = compiled(th.gd, "q_plus", ("x",), "torch")
         self._qm = compiled(th.gd, "q_minus", ("x",), "torch")
         self._factor = C_FACTOR[kind]
+        self._block = integer(block, "block", 1) if block is not None else max(1, min(256, (1 << 22) // max(1, R * d)))
+        self._buf = torch.empty((self._block, R, d), dtype=dtype, device=device)
+        self._pending = 0
 
     def update(self, g: torch.Tensor, eta: torch.Tensor, active: torch.Tensor | None = None) -> None:
         """Add one step: g (R, d) b-gradient used by the step, eta (R,) or scalar, active (R,) runs that moved."""
@@ -45,10 +52,35 @@ class GDStats:
         x = self._factor * eta * g
         if active is not None:
             x = torch.where(active[:, None], x, torch.zeros_like(x))
-        self.degenerate |= (torch.abs(x) == 1).any(dim=1)
-        with np.errstate(divide="ignore"):
-            self.qp += self._qp(x)
-            self.qm += self._qm(x)
+        self._buf[self._pending] = x
+        self._pending += 1
+        if self._pending == self._block:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            x = self._buf[: self._pending]
+            self._degenerate |= (torch.abs(x) == 1).any(dim=2).any(dim=0)
+            self._sum_p += self._qp(x).sum(dim=0)
+            self._sum_m += self._qm(x).sum(dim=0)
+            self._pending = 0
+
+    @property
+    def qp(self) -> torch.Tensor:
+        """sum_l q+(x_l) per run and coordinate (R, d)."""
+        self._flush()
+        return self._sum_p
+
+    @property
+    def qm(self) -> torch.Tensor:
+        """sum_l q-(x_l) per run and coordinate (R, d)."""
+        self._flush()
+        return self._sum_m
+
+    @property
+    def degenerate(self) -> torch.Tensor:
+        self._flush()
+        return self._degenerate
 
     def callback(self, eta):
         """An ``on_step(k, g, active)`` for verify.dln.train_gd."""
