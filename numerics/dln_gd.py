@@ -28,7 +28,7 @@ def _check_kind(kind):
 class GDStats:
     """Running sums of q+(x), q-(x) per run and coordinate; ``degenerate`` marks runs where some 1 -+ x = 0 exactly.
 
-    Steps are buffered and summed in blocks (one vectorized q+- per block, not per step); reading a statistic
+    Steps are buffered (up to 256 steps, ~1 MB: cache-resident) and summed once per block; reading a statistic
     first adds the pending steps.
     """
 
@@ -42,7 +42,8 @@ class GDStats:
         self._qp = compiled(th.gd, "q_plus", ("x",), "torch")
         self._qm = compiled(th.gd, "q_minus", ("x",), "torch")
         self._factor = C_FACTOR[kind]
-        self._block = integer(block, "block", 1) if block is not None else max(1, min(256, (1 << 22) // max(1, R * d)))
+        auto = max(1, min(256, (1 << 17) // max(1, R * d)))
+        self._block = integer(block, "block", 1) if block is not None else auto
         self._buf = torch.empty((self._block, R, d), dtype=dtype, device=device)
         self._pending = 0
 

@@ -92,6 +92,15 @@ def table(res: dict) -> Table:
         t.add_row("3 GF integrator (1e-8) vs GD (1e-4)", f"{f['time_ratio_gd_over_gf']:.1f}x", "-",
                   f"errors {f['gf']['rel_err_vs_dual_newton']:.1e} / {f['gd']['rel_err_vs_dual_newton']:.1e},"
                   f" eta {f['gd']['eta']:.1e}")
+    f = res.get("stats")
+    if f and "error" not in f:
+        for case, c in f.items():
+            if isinstance(c, dict):
+                z = c["sizes"]
+                t.add_row(f"3b exact-GD statistics, blocked vs per step (R={z['R']}, d={z['d']})",
+                          f"{c['speedup_blocked']:.1f}x", "-",
+                          f"overhead over plain GD {c['overhead_blocked']:.0%} (per step {c['overhead_per_step']:.0%}),"
+                          f" max |d log c| {c['max_abs_log_c_diff']:.1e}")
     f = res.get("roofline")
     if f and "error" not in f:
         for c in f["cases"]:
@@ -146,6 +155,7 @@ def main(argv=None) -> int:
     run("predictor", lambda: bc.fig2_predictor_vs_slsqp(sz, args.seed, *((10, 60) if args.tiny else ())))
     run("sweep", lambda: bc.fig_sweep_predictor(sz, args.seed, *((3, 5, 12, 3) if args.tiny else ())))
     run("flow", lambda: bc.fig3_flow_vs_gd(sz, args.seed, *((4, 8) if args.tiny else ())))
+    run("stats", lambda: bc.fig_exact_stats(sz, args.seed, device))
     run("scaling", lambda: bc.fig5_scaling(sz, device, *((5, 12) if args.tiny else ())))
     run("roofline", lambda: bc.fig4_roofline(res.get("batched"), res.get("scaling"), device))
     run("memory", lambda: bc.memory_vs_R([R for R in sz.scale_R if R >= 64] or list(sz.scale_R), device))

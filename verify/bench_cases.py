@@ -68,6 +68,35 @@ def _batched(X, y, alpha, eta, steps, kind="pm"):
     return train_gd(kind, X, y, p0, eta, steps, tol=0.0, check_every=max(50, steps // 10))
 
 
+def _batched_with_stats(X, y, alpha, eta, steps, block):
+    """GD as in _batched, accumulating the exact-limit statistics (numerics.dln_gd.GDStats) every step."""
+    from numerics.dln_gd import GDStats
+
+    st = GDStats("pm", alpha.cpu().numpy(), X.shape[0], X.shape[-1], dtype=X.dtype, device=X.device, block=block)
+    p0 = init_params("pm", alpha, X.shape[-1], dtype=X.dtype, device=X.device)
+    train_gd("pm", X, y, p0, eta, steps, tol=0.0, check_every=max(50, steps // 10), on_step=st.callback(eta))
+    return st
+
+
+def fig_exact_stats(sz: Sizes, seed: int, device) -> dict:
+    """Cost of recording a run's exact-limit statistics: per-step q+- vs blocked (one q+- per block of steps),
+    at the bench size and at the EoS sweep's size (R = 32, n = 5, d = 20), where per-op dispatch dominates."""
+    out = {}
+    for case, (R, n, d) in {"bench": (sz.R, sz.n, sz.d), "eos_sweep": (32, 5, 20)}.items():
+        X, y, alpha, eta = dln_problems(R, n, d, seed, device=device)
+        fns = {"plain": lambda: _batched(X, y, alpha, eta, sz.steps),
+               "stats_per_step": lambda: _batched_with_stats(X, y, alpha, eta, sz.steps, 1),
+               "stats_blocked": lambda: _batched_with_stats(X, y, alpha, eta, sz.steps, None)}
+        times, outs = interleaved(fns, sz.reps, device)
+        out[case] = {"overhead_per_step": median_ratio(times["stats_per_step"], times["plain"]) - 1,
+                     "overhead_blocked": median_ratio(times["stats_blocked"], times["plain"]) - 1,
+                     "speedup_blocked": median_ratio(times["stats_per_step"], times["stats_blocked"]),
+                     "max_abs_log_c_diff": float(np.abs(outs["stats_per_step"].log_c()
+                                                        - outs["stats_blocked"].log_c()).max()),
+                     "seconds": dict(times), "sizes": {"R": R, "n": n, "d": d, "steps": sz.steps, "reps": sz.reps}}
+    return out
+
+
 def gd_counts(R: int, n: int, d: int, itemsize: int, shared: bool = False) -> tuple[float, float]:
     """FLOPs and compulsory bytes of one batched `pm` GD step: two matrix-vector products per run (4nd flops)
     plus ~14 elementwise passes over the (R, 2d) state; X read twice unless shared (then once per step)."""
