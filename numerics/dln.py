@@ -68,7 +68,71 @@ def flow_limit(X, y, alpha, depth: int = 2, parametrization: str = "pm", nu0=Non
     if parametrization != "pm":
         raise ValueError("depth >= 3 is derived for the 'pm' parametrization only")
     fam = BoundedFamily(alpha**D, *(compiled(th.depth, k, ("s",), "numpy", (D,)) for k in ("H", "h_stable", "dh")))
-    return dual_newton(X, y, fam, nu0=nu0, tol=tol)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        pred = dual_newton(X, y, fam, nu0=nu0, tol=tol)
+    return pred if pred.converged else depth_limit_mp(X, y, alpha, D, pred.nu, tol)
+
+
+def depth_limit_mp(X, y, alpha: float, D: int, nu0=None, tol: float = 1e-13, maxiter: int = 1000) -> Prediction:
+    """Depth-D dual Newton in mpmath, for small alpha where float64 cannot resolve 1 - |s| (Woodworth et al. Thm 3).
+
+    On the support 1 - |s| ~ (alpha^D / |b|)^((D-2)/D): float64 holds s to 1e-16, so b to ~1e-16 / (1 - |s|).
+    Runs at 30 + (D - 2) log10(1/alpha) digits: O(n^2 d) multiprecision operations per iteration.
+    """
+    import mpmath as mp
+
+    X, y = _checked(X, y)
+    D = depth_value(D)
+    n, d = X.shape
+    with mp.workdps(30 + int(np.ceil((D - 2) * max(0.0, -np.log10(alpha))))):
+        h, dh, H = (compiled(th.depth, k, ("s",), "mpmath", (D,)) for k in ("h", "dh", "H"))
+        aD = mp.mpf(alpha) ** D
+        Xm = mp.matrix(X.tolist())
+        ym = mp.matrix(y.tolist())
+        nu = mp.matrix(n, 1) if nu0 is None else mp.matrix(np.asarray(nu0, dtype=np.float64).tolist())
+        if max(abs(si) for si in Xm.T * nu) >= 1:
+            nu = mp.matrix(n, 1)   # outside the dual domain at this precision
+        ynorm = mp.norm(ym)
+        dual = lambda sv, v: aD * mp.fsum(H(si) for si in sv) - mp.fsum(ym[j] * v[j] for j in range(n))  # noqa: E731
+        history, status, best = [], "max_iter", (np.inf, None, None)
+        for _ in range(maxiter + 1):
+            sv = Xm.T * nu
+            bm = [aD * h(si) for si in sv]
+            r = Xm * mp.matrix(bm) - ym
+            b = np.array([float(v) for v in bm])
+            res = float(np.linalg.norm(X @ b - y) / max(np.linalg.norm(y), 1e-300))
+            history.append(res)
+            if res < best[0]:
+                best = (res, b, nu)
+            if res <= tol:
+                status = "converged"
+                break
+            if mp.norm(r) <= ynorm * tol * 1e-6:
+                status = "stalled"   # solved; the float64 rounding of b alone misses tol (ill-conditioned X)
+                break
+            if len(history) > maxiter:
+                break
+            w = [aD * dh(si) for si in sv]
+            Hm = mp.matrix(n, n)
+            for j in range(n):
+                for k in range(j, n):
+                    Hm[j, k] = Hm[k, j] = mp.fsum(Xm[j, i] * w[i] * Xm[k, i] for i in range(d))
+            dnu = mp.lu_solve(Hm, -r)
+            ds = Xm.T * dnu
+            room = [((1 if ds[i] > 0 else -1) - sv[i]) / ds[i] for i in range(d) if ds[i] != 0]
+            step = min([mp.mpf(1)] + [mp.mpf("0.995") * t for t in room])
+            slope, f0 = mp.fsum(r[j] * dnu[j] for j in range(n)), dual(sv, nu)
+            for _ in range(200):
+                if dual(sv + step * ds, nu + step * dnu) - f0 <= step * slope / 4:
+                    break
+                step /= 2
+            else:
+                status = "stalled"   # no Armijo decrease at this precision
+                break
+            nu = nu + step * dnu
+        res, b, nu = best
+        nu_f = np.array([float(v) for v in nu])
+    return Prediction(b=b, nu=nu_f, residual=res, iterations=len(history) - 1, status=status, history=history)
 
 
 def shape_limit(X, y, u0, v0, tol: float = 1e-13) -> Prediction:
