@@ -64,15 +64,15 @@ def _exact_gd_diagnosis(sw, conv) -> dict:
     return {"rel_err_vs_exact_gd_limit": err, "geometric_mean_alpha_inf_over_alpha": shrink}
 
 
-def _gfs_diagnosis(sw, runs, stride: int = 2) -> dict:
+def _gfs_diagnosis(sw, runs, stride: int = 2) -> tuple[dict, dict]:
     """Per run: GF-solution sharpness (Kreisler et al. 2023) over the first steps, as a fraction of 2/eta.
 
     ratio_init: at step 0; ratio_peak: the largest before the crossing, the first recorded step with S_GFS < 2/eta
     (None if not within the recorded window); ratio_at_crossing: S_GFS eta/2 there; ratio_final: the
     trained network's S eta/2; final_vs_gfs: |S_GFS(final stats) - S| / S (the GF solution of a converged iterate
-    is the iterate itself).
+    is the iterate itself). Also returns the traces {eta: (steps, ratios)} for the plot.
     """
-    X, y, etas, out = sw["X"], sw["y"], sw["etas"], {}
+    X, y, etas, out, traces = sw["X"], sw["y"], sw["etas"], {}, {}
     for i in runs:
         ratios, nu = [], None
         for k in range(0, len(sw["snaps"]), stride):
@@ -89,7 +89,8 @@ def _gfs_diagnosis(sw, runs, stride: int = 2) -> dict:
             crossing_step=int(below[0] * stride) if below.size else None,
             ratio_at_crossing=ratios[below[0]] if below.size else None,
             ratio_final=sw["S"][i] * etas[i] / 2, final_vs_gfs=abs(S_end - sw["S"][i]) / sw["S"][i])
-    return out
+        traces[etas[i]] = (stride * np.arange(len(ratios)), ratios)
+    return out, traces
 
 
 @claim("dln.sharpness.formula", "closed-form sharpness lambda_max(X diag(u^2+v^2) X^T/n) at trained interpolators "
@@ -166,17 +167,26 @@ def eos_stability(ctx: Context) -> Measurement:
     edge = conv & (S >= 0.98 * 2 / etas) & (S <= 2 / etas * (1 + 1e-6))
     v_edge = int(np.sum(mid & ~edge))
     v_top = int(np.sum(conv & (etas > sw["eta_max"])))
+    gfs, traces = _gfs_diagnosis(sw, np.flatnonzero(conv & mid))
     path = ctx.plot_path("dln_eos_sharpness.png")
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4))
     ax[0].plot(etas[conv], S[conv], "o", label="final sharpness (converged)")
     grid = np.linspace(etas.min(), etas.max(), 200)
     ax[0].plot(grid, 2 / grid, "-", label="2/eta")
+    ax[0].set_ylim(0, 1.5 * max(S[conv].max(), 2 / sw["eta_max"]) if conv.any() else None)
     for v, lab in ((sw["eta_c"], "eta_c"), (sw["eta_max"], "eta_max")):
         ax[0].axvline(v, ls="--", color="gray")
         ax[0].text(v, ax[0].get_ylim()[1] * 0.9, lab)
     ax[0].set_xlabel("eta"); ax[0].set_ylabel("S"); ax[0].legend()
     ax[1].plot(etas[conv], np.abs(sw["b"][conv]).sum(1), "o-")
     ax[1].set_xlabel("eta"); ax[1].set_ylabel("||b||_1")
+    for (eta, (steps, ratios)), c in zip(traces.items(), plt.cm.viridis(np.linspace(0, 1, max(len(traces), 1)))):
+        ax[2].plot(steps, ratios, "-", color=c, label=f"eta {eta:.3f}")
+        ax[2].plot(steps[-1], gfs[f"eta={eta:.4f}"]["ratio_final"], "o", color=c)
+    ax[2].axhline(1.0, color="gray", ls="--")
+    ax[2].set_xlabel("GD step (up to the crossing; dot: trained S eta/2)")
+    ax[2].set_ylabel("GF-solution sharpness x eta/2 (Kreisler et al. 2023)")
+    ax[2].legend(fontsize=6, ncol=2)
     fig.tight_layout(); fig.savefig(path); plt.close(fig)
     return Measurement("violations (S > 2/eta; mid-range not at edge; converged above eta_max)",
                        v_bound + v_edge + v_top, 0,
@@ -184,7 +194,7 @@ def eos_stability(ctx: Context) -> Measurement:
                             S_min=sw["ms"].sharpness("uv"), sdp_gap=sw["ms"].gap, etas=etas, S=S, status=st,
                             S_times_eta_over_2=S * etas / 2, v_bound=v_bound, v_edge=v_edge, v_top=v_top,
                             **_exact_gd_diagnosis(sw, conv),
-                            gfs_sharpness_over_edge=_gfs_diagnosis(sw, np.flatnonzero(conv & mid))),
+                            gfs_sharpness_over_edge=gfs),
                        [str(path)])
 
 
