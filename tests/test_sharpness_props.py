@@ -91,19 +91,19 @@ def test_gf_solution_sharpness_from_untrained_stats_is_the_gf_limit_sharpness(se
 
 
 @settings(max_examples=4)
-@given(st.integers(0, 10**6), st.sampled_from([0.05, 0.1, 0.3]))
-def test_gf_solution_sharpness_of_a_converged_gd_run_is_the_run_sharpness(seed, alpha):
+@given(st.integers(0, 10**6), st.sampled_from(["uv", "pm"]), st.sampled_from([0.05, 0.1, 0.3]))
+def test_gf_solution_sharpness_of_a_converged_gd_run_is_the_run_sharpness(seed, kind, alpha):
     """At a GD limit the GF solution is the iterate itself; 1e-8: the exact GD limit holds to 1e-9 (dln.gd.exact)."""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((3, 6)); y = X @ rng.standard_normal(6)
-    etas = 2 / gfs_sharpness("uv", X, y, alpha**2, np.zeros(6))[0] * np.geomspace(0.3, 1.5, 6)
-    stats = GDStats("uv", alpha, 6, 6)
-    res = net.train_gd("uv", X, y, net.init_params("uv", np.full(6, alpha), 6), etas, 10000,
+    etas = 2 / gfs_sharpness(kind, X, y, alpha**2, np.zeros(6))[0] * np.geomspace(0.3, 1.5, 6)
+    stats = GDStats(kind, alpha, 6, 6)
+    res = net.train_gd(kind, X, y, net.init_params(kind, np.full(6, alpha), 6), etas, 10000,
                        on_step=stats.callback(torch.as_tensor(etas)))
     conv = [i for i, s in enumerate(res.status) if s == "converged"]
     assert conv
-    S = sharpness_interp("uv", res.params.numpy()[conv], X)
-    S_gfs = [gfs_sharpness("uv", X, y, stats.alpha_sq()[i], stats.theta()[i])[0] for i in conv]
+    S = sharpness_interp(kind, res.params.numpy()[conv], X)
+    S_gfs = [gfs_sharpness(kind, X, y, stats.alpha_sq()[i], stats.theta()[i])[0] for i in conv]
     assert np.allclose(S_gfs, S, rtol=1e-8, atol=0)
 
 
