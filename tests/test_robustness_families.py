@@ -13,7 +13,7 @@ from numerics.matrix import (balance_gap, balanced_factors, commuting_basis, com
                              nuclear_regularized_cvxpy, psd_power, require_balanced)
 from numerics.relu import forward, init_closed_forms, segment_measures, segment_profile, two_layer
 from numerics.saddles import l1_kkt_residual, nnls, saddle_to_saddle
-from numerics.sharpness import (gf_path_sharpness, hessian_full, min_sharpness, min_sharpness_n1,
+from numerics.sharpness import (gf_path_sharpness, gfs_sharpness, hessian_full, min_sharpness, min_sharpness_n1,
                                 sharpness_interp)
 
 seeds = st.integers(0, 2**31 - 1)
@@ -680,3 +680,24 @@ def test_gf_path_sharpness_raises_or_bounds_the_limit(seed, alpha, kind, bad):
         # alpha = 100 hung (Radau never met atol on the cancelling product u v); the path max bounds the limit
         assert out["S_path_max"] >= out["S_limit"] * (1 - 1e-12) and out["eta_c_path"] <= out["eta_c_limit"]
         assert out["S"].shape == (points + 1,) and np.all(out["S"] >= 0)
+
+
+@given(seed=seeds, kind=st.sampled_from(["uv", "pm"]), scale=st.sampled_from([1e-12, 1e-2, 1.0, 1e6]),
+       bad=mostly([None], [("alpha_sq", v) for v in (0.0, -1.0, np.nan, np.inf)] +
+                  [("alpha_sq", "short"), ("theta", "nan"), ("theta", "short"), ("kind", "shared")]))
+def test_gfs_sharpness_raises_or_is_the_sharpness_of_a_feasible_gf_solution(seed, kind, scale, bad):
+    rng = np.random.default_rng(seed)
+    X, y = rng.standard_normal((2, 4)), rng.standard_normal(2)
+    args = dict(alpha_sq=scale * rng.uniform(0.5, 2, 4), theta=rng.standard_normal(4), kind=kind)
+    if bad:
+        key, v = bad
+        if v == "short":
+            v = args[key][:3]
+        elif v == "nan":
+            v = np.where(args[key] > 0, np.nan, args[key])
+        args[key] = v
+    out = finite_or_value_error(gfs_sharpness, args["kind"], X, y, args["alpha_sq"], args["theta"])
+    assert (out is not None) == (bad is None or (bad == ("theta", "nan") and np.all(np.isfinite(args["theta"]))))
+    if out is not None:
+        S, pred = out
+        assert S > 0 and (pred.residual <= 1e-10 or pred.status != "converged")
