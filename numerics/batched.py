@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .newton import SinhFamily
 from .validate import positive
 
 
@@ -21,23 +22,6 @@ class BatchPrediction:
     residual: np.ndarray       # (P,) ||X b - y|| / ||y||
     iterations: np.ndarray     # (P,)
     status: list[str]          # "converged" | "max_iter" | "stalled"
-
-
-def _link_curv(log_c, s):
-    small = np.abs(s) < 20
-    with np.errstate(over="ignore"):
-        a, m = np.exp(log_c + s), np.exp(log_c - s)
-        direct = np.exp(log_c) * np.sinh(np.where(small, s, 0.0))
-    return np.where(small, direct, 0.5 * (a - m)), 0.5 * (a + m)
-
-
-def _increase(log_c, s, ds):
-    """sum c [cosh(s + ds) - cosh(s)] = sum 2 c sinh(s + ds/2) sinh(ds/2), without cancellation."""
-    z, h = s + 0.5 * ds, 0.5 * ds
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        la = lambda x: np.where(np.abs(x) > 20, np.abs(x) - np.log(2.0), np.log(np.sinh(np.maximum(np.abs(x), 1e-300))))  # noqa: E731
-        val = np.sign(z) * np.sign(h) * np.exp(log_c + np.log(2.0) + la(z) + la(h))
-    return np.sum(np.where(h == 0, 0.0, val), axis=-1)
 
 
 def _check(X, y, log_c):
@@ -68,7 +52,8 @@ def batched_sinh_newton(X, y, log_c, nu0=None, tol: float = 1e-13, maxiter: int 
             break
         Xa, lc, nua = X[idx], log_c[idx], nu[idx]
         s = np.einsum("pnd,pn->pd", Xa, nua)
-        b, w = _link_curv(lc, s)
+        fam = SinhFamily(lc, 0.0)
+        b, w = fam.link(s), fam.curvature(s)
         r = np.einsum("pnd,pd->pn", Xa, b) - y[idx]
         res[idx] = np.linalg.norm(r, axis=1) / ynorm[idx]
         done = res[idx] <= tol
@@ -94,8 +79,9 @@ def batched_sinh_newton(X, y, log_c, nu0=None, tol: float = 1e-13, maxiter: int 
             if not todo.any():
                 break
             st = step[todo]
-            inc = _increase(lc[todo], s[todo], st[:, None] * ds[todo]) - st * y_dnu[todo]
-            b_new, _ = _link_curv(lc[todo], s[todo] + st[:, None] * ds[todo])
+            sub = SinhFamily(lc[todo], 0.0)
+            inc = sub.increase(s[todo], st[:, None] * ds[todo], axis=-1) - st * y_dnu[todo]
+            b_new = sub.link(s[todo] + st[:, None] * ds[todo])
             r_new = np.linalg.norm(np.einsum("pnd,pd->pn", Xa[todo], b_new) - y[idx[todo]], axis=1) / ynorm[idx[todo]]
             good = (np.isfinite(inc) & (inc <= 0.25 * st * slope[todo])) | (r_new < res[idx[todo]] * (1 - 1e-12))
             ok[np.flatnonzero(todo)[good]] = True
@@ -106,8 +92,7 @@ def batched_sinh_newton(X, y, log_c, nu0=None, tol: float = 1e-13, maxiter: int 
         mv = ~stalled
         nu[idx[mv]] = nua[mv] + step[mv, None] * dnu[mv]
         its[idx[mv]] += 1
-    s = np.einsum("pnd,pn->pd", X, nu)
-    b, _ = _link_curv(log_c, s)
+    b = SinhFamily(log_c, 0.0).link(np.einsum("pnd,pn->pd", X, nu))
     res = np.linalg.norm(np.einsum("pnd,pd->pn", X, b) - y, axis=1) / ynorm
     return BatchPrediction(b=b, nu=nu, residual=res, iterations=its, status=list(status))
 
@@ -138,6 +123,7 @@ def sweep_flow_limits(X, y, alphas, parametrization: str = "pm", tol: float = 1e
         if lc < path[-1]:
             path.append(float(lc))
     out: dict[float, BatchPrediction] = {}
+    wanted = {float(t) for t in targets}
     hist: list[tuple[float, np.ndarray]] = []
     for lc in path:
         if len(hist) >= 2:
@@ -145,12 +131,9 @@ def sweep_flow_limits(X, y, alphas, parametrization: str = "pm", tol: float = 1e
             guess = n2 + (n2 - n1) * (lc - l2) / (l2 - l1)
         else:
             guess = hist[-1][1] if hist else None
-        final = np.any(np.isclose(targets, lc, rtol=0, atol=1e-15))
+        final = lc in wanted
         pred = batched_sinh_newton(X, y, lc, nu0=guess, tol=tol if final else 1e-10)
-        if hist and hist[-1][0] == lc:
-            hist[-1] = (lc, pred.nu)
-        else:
-            hist.append((lc, pred.nu))
+        hist.append((lc, pred.nu))   # path is strictly decreasing and holds every target exactly
         if final:
             out[lc] = pred
-    return [out[float(t)] if float(t) in out else out[min(out, key=lambda k: abs(k - t))] for t in targets]
+    return [out[float(t)] for t in targets]

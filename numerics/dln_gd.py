@@ -17,7 +17,17 @@ from .newton import Prediction
 from .validate import integer, positive
 
 KINDS = ("pm", "uv")
-C_FACTOR = {"uv": 1.0, "pm": 2.0}   # c = k alpha_k^2; theory.dln_gd: x_uv = eta g, x_pm = 2 eta g
+
+
+def step_factor(kind: str) -> float:
+    """k in x = k eta g (theory.dln_gd 'x_uv', 'x_pm')."""
+    d = th.gd()
+    return float(d[f"x_{kind}"] / (d.symbols["eta"] * d.symbols["g"]))
+
+
+def c_scale(kind: str) -> float:
+    """c = scale alpha_k^2 of the Bregman limit: 1 for `uv` (uv_general at c = alpha_k^2), theory.dln_gd 'pm_scale'."""
+    return 1.0 if kind == "uv" else float(th.gd()["pm_scale"])
 
 
 def _check_kind(kind):
@@ -41,7 +51,7 @@ class GDStats:
         self._degenerate = torch.zeros(R, dtype=torch.bool, device=device)
         self._qp = compiled(th.gd, "q_plus", ("x",), "torch")
         self._qm = compiled(th.gd, "q_minus", ("x",), "torch")
-        self._factor = C_FACTOR[kind]
+        self._x_factor, self._c_scale = step_factor(kind), c_scale(kind)
         auto = max(1, min(256, (1 << 17) // max(1, R * d)))
         self._block = integer(block, "block", 1) if block is not None else auto
         self._buf = torch.empty((self._block, R, d), dtype=dtype, device=device)
@@ -50,7 +60,7 @@ class GDStats:
     def update(self, g: torch.Tensor, eta: torch.Tensor, active: torch.Tensor | None = None) -> None:
         """Add one step: g (R, d) b-gradient used by the step, eta (R,) or scalar, active (R,) runs that moved."""
         eta = torch.as_tensor(eta, dtype=g.dtype, device=g.device).reshape(-1, 1)
-        x = self._factor * eta * g
+        x = self._x_factor * eta * g
         if active is not None:
             x = torch.where(active[:, None], x, torch.zeros_like(x))
         self._buf[self._pending] = x
@@ -89,12 +99,12 @@ class GDStats:
 
     def log_c(self) -> np.ndarray:
         """ln c per run and coordinate: c = alpha_k^2 (`uv`) or 2 alpha_k^2 (`pm`)."""
-        base = np.log(self._factor * self.alpha**2)[:, None]
+        base = np.log(self._c_scale * self.alpha**2)[:, None]
         return base - 0.5 * (self.qp + self.qm).detach().cpu().numpy()
 
     def alpha_sq(self) -> np.ndarray:
         """Effective alpha_k^2 per run and coordinate (THEORY §2)."""
-        return np.exp(self.log_c() - np.log(self._factor))
+        return np.exp(self.log_c() - np.log(self._c_scale))
 
     def theta(self) -> np.ndarray:
         return 0.5 * (self.qm - self.qp).detach().cpu().numpy()

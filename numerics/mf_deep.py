@@ -14,23 +14,15 @@ from scipy.integrate import solve_ivp
 from theory.matrix import deep
 
 from .compile import compiled
-from .validate import as_matrix, depth_value, finite_result, finite_scalar, positive_scalar, symmetric, times
+from .validate import (as_matrix, depth_value, finite_result, finite_scalar, positive_scalar, pow2_scale, square,
+                       symmetric, times)
 
 
-def _square(W, name="W0") -> np.ndarray:
-    return as_matrix(W, name)
-
-
-def _pow2(a: float) -> float:
-    """A power of 2 >= a (exact rescaling); 1 for a = 0."""
-    return float(np.ldexp(1.0, int(np.frexp(a)[1])))
-
-
-def _psd_power(S: np.ndarray, p: float) -> np.ndarray:
-    if p == 0:
-        return np.eye(S.shape[0])
+def _psd_powers(S: np.ndarray, ps) -> list[np.ndarray]:
+    """S^p for each p from one eigendecomposition (eigenvalues clipped at 0); p = 0 gives the identity."""
     ev, Q = np.linalg.eigh((S + S.T) / 2)
-    return (Q * np.clip(ev, 0.0, None) ** p) @ Q.T
+    ev = np.clip(ev, 0.0, None)
+    return [np.eye(S.shape[0]) if p == 0 else (Q * ev**p) @ Q.T for p in ps]
 
 
 def psd_power(S, p: float) -> np.ndarray:
@@ -44,7 +36,7 @@ def psd_power(S, p: float) -> np.ndarray:
                          f"{scale:.3g}); fractional powers of an indefinite S are not real")
     if p < 0 and ev[0] <= 1e-14 * scale:
         raise ValueError(f"S is singular (smallest eigenvalue {ev[0]:.3g}): a negative power p = {p} needs S > 0")
-    out = _psd_power(S, p)
+    out = _psd_powers(S, [p])[0]
     finite_result(out, "S^p", "rescale S")
     return out
 
@@ -53,8 +45,8 @@ def end_to_end_rhs(W: np.ndarray, G: np.ndarray, N: int) -> np.ndarray:
     """-sum_{j=1}^N (W W^T)^((N-j)/N) G (W^T W)^((j-1)/N) (Arora et al. 2019, Thm 1)."""
     N = depth_value(N)
     WWt, WtW = W @ W.T, W.T @ W
-    left = [_psd_power(WWt, k / N) for k in range(N)]
-    right = [_psd_power(WtW, k / N) for k in range(N)]
+    left = _psd_powers(WWt, [k / N for k in range(N)])
+    right = _psd_powers(WtW, [k / N for k in range(N)])
     return -sum(left[N - j] @ G @ right[j - 1] for j in range(1, N + 1))
 
 
@@ -69,10 +61,8 @@ def singular_value_rhs(W: np.ndarray, G: np.ndarray, N: int):
 
 def balanced_factors(W0, N: int, rng: np.random.Generator | None = None) -> list[np.ndarray]:
     """Balanced W_1..W_N with product W0: W_j = V_{j+1} Sigma^(1/N) V_j^T (V_1 = right, V_{N+1} = left vectors)."""
-    W0 = _square(W0)
+    W0 = square(W0, "W0 (balanced_factors builds square factors)")
     N = depth_value(N, "N")
-    if W0.shape[0] != W0.shape[1]:
-        raise ValueError(f"balanced_factors builds square factors; W0 has shape {W0.shape}")
     if rng is not None and not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy Generator (np.random.default_rng(seed)) or None, "
                          f"got {type(rng).__name__}")
@@ -88,7 +78,7 @@ def balanced_factors(W0, N: int, rng: np.random.Generator | None = None) -> list
 
 def balance_gap(factors) -> float:
     """max_j ||W_{j+1}^T W_{j+1} - W_j W_j^T||_F relative to max_j ||W_j||_F^2 (factors normalized: no overflow)."""
-    c = _pow2(max(np.abs(F).max() for F in factors))
+    c = pow2_scale(max(np.abs(F).max() for F in factors))
     factors = [F / c for F in factors]
     scale = max(np.linalg.norm(F) ** 2 for F in factors)
     gaps = [np.linalg.norm(factors[j + 1].T @ factors[j + 1] - factors[j] @ factors[j].T)
@@ -98,7 +88,7 @@ def balance_gap(factors) -> float:
 
 def require_balanced(factors, tol: float = 1e-10) -> np.ndarray:
     """Product of balanced factors; ValueError when the init is not balanced (the end-to-end ODE needs it)."""
-    factors = [_square(F, f"factors[{j}]") for j, F in enumerate(factors)]
+    factors = [as_matrix(F, f"factors[{j}]") for j, F in enumerate(factors)]
     if len(factors) < 2:
         raise ValueError("pass at least two factors W_1..W_N (N >= 2)")
     for j in range(len(factors) - 1):
@@ -163,7 +153,7 @@ def integrate_end_to_end(factors, grad: Callable[[np.ndarray], np.ndarray], t_ev
 def effective_rank(W) -> float:
     """Roy & Vetterli 2007: exp of the entropy of the normalized singular values (W != 0)."""
     W = as_matrix(W, "W")
-    sig = np.linalg.svd(W / _pow2(np.abs(W).max()), compute_uv=False)
+    sig = np.linalg.svd(W / pow2_scale(np.abs(W).max()), compute_uv=False)
     if not sig.sum() > 0:
         raise ValueError("W = 0 has no effective rank (its singular values sum to 0); pass a nonzero W")
     p = sig / max(sig.sum(), 1e-300)

@@ -6,22 +6,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .mf_commuting import sensing_stack
-from .validate import as_matrix, as_vector, finite_result, integer, positive_scalar, pow2_scale
+from .validate import as_matrix, as_vector, consistent, finite_result, integer, positive_scalar, pow2_scale
 
 
 def nuclear_norm(W) -> float:
     s = np.linalg.svd(as_matrix(W, "W"), compute_uv=False).sum()
     finite_result(s, "||W||_*", "rescale W")
     return float(s)
-
-
-def _consistent_sensing(A: np.ndarray, y: np.ndarray, psd: bool) -> None:
-    Am = A.reshape(A.shape[0], -1)
-    x, *_ = np.linalg.lstsq(Am, y, rcond=None)
-    res = np.linalg.norm(Am @ x - y)
-    if res > 1e-9 * (np.linalg.norm(y) + np.linalg.norm(Am, 2) * np.linalg.norm(x)):
-        raise ValueError(f"measurements inconsistent with any matrix: least-squares residual {res:.3g} of "
-                         f"<A_i, W> = y_i; y must lie in the range of the sensing operator")
 
 
 def _clarabel(prob, var, what: str, fix: str, unsolved: str) -> None:
@@ -46,7 +37,7 @@ def min_nuclear_norm(As, y, psd: bool = False):
 
     A = sensing_stack(As)
     y = as_vector(y, A.shape[0], "y", "As")
-    _consistent_sensing(A, y, psd)
+    consistent(A.reshape(A.shape[0], -1), y)   # <A_i, W> = y_i as a linear system in vec(W)
     sa, sy = pow2_scale(np.abs(A).max()), pow2_scale(np.abs(y).max())
     A0, y0, A, y = A, y, A / sa, y / sy
     d1, d2 = A.shape[1:]

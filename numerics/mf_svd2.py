@@ -13,6 +13,7 @@ from scipy.integrate import solve_ivp
 from theory.matrix import svd2
 
 from .compile import compiled
+from .mf_deep import _grad_at
 from .validate import as_matrix, depth_value, times
 
 _ARGS = ("l1", "l2", "h11", "h12", "h21", "h22")
@@ -46,14 +47,6 @@ def to_svd2(W0):
 def from_svd2(state, D):
     phi, psi, l1, l2 = state
     return _rot(phi) @ np.diag([np.exp(l1), np.exp(l2)]) @ _rot(psi).T @ D
-
-
-def _grad_at(grad, W) -> np.ndarray:
-    G = np.asarray(grad(W), dtype=np.float64)
-    if G.shape != (2, 2) or not np.all(np.isfinite(G)):
-        raise ValueError(f"grad(W) must return a finite 2x2 array at finite W, got shape {G.shape}"
-                         f"{'' if np.all(np.isfinite(G)) else ' with non-finite entries'}")
-    return G
 
 
 @dataclass

@@ -59,13 +59,14 @@ class SinhFamily:
         a, m = self._exp2(s)
         return 0.5 * (a + m)
 
-    def increase(self, s, ds):
+    def increase(self, s, ds, axis=None):
         z = self.theta + s + 0.5 * ds
         half = 0.5 * ds
         # c [cosh(z0 + ds) - cosh(z0)] = 2 c sinh(z0 + ds/2) sinh(ds/2), evaluated without cancellation
         with np.errstate(over="ignore", invalid="ignore"):
             val = np.sign(z) * np.sign(half) * np.exp(self.log_c + np.log(2.0) + _log_abs_sinh(z) + _log_abs_sinh(half))
-        return float(np.sum(np.where(half == 0, 0.0, val)))
+        out = np.sum(np.where(half == 0, 0.0, val), axis=axis)
+        return float(out) if axis is None else out
 
     def max_fraction(self, s, ds):
         return 1.0

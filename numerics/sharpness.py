@@ -15,7 +15,7 @@ from theory import sharpness as th
 
 from .compile import compiled
 from .dln import _checked, flow_limit, sinh_limit
-from .dln_gd import C_FACTOR
+from .dln_gd import c_scale
 from .validate import (as_matrix, as_vector, depth_value, finite_result, finite_scalar, integer, positive,
                        positive_scalar, pow2_scale)
 
@@ -110,7 +110,7 @@ def gfs_sharpness(kind: str, X, y, alpha_sq, theta, nu0=None):
     alpha_sq = positive(alpha_sq, "alpha_k^2")
     alpha_sq = np.full(d, float(alpha_sq)) if alpha_sq.ndim == 0 else as_vector(alpha_sq, d, "alpha_k^2", "X^T")
     theta = as_vector(theta, d, "theta", "X^T")
-    pred = sinh_limit(X, y, np.log(C_FACTOR[kind] * alpha_sq), theta, nu0=nu0)
+    pred = sinh_limit(X, y, np.log(c_scale(kind) * alpha_sq), theta, nu0=nu0)
     w = compiled(th.hessian, "weight_gf", ("b", "alpha"), "numpy", (kind,))(pred.b, np.sqrt(alpha_sq))
     S = float(lam_max(X, np.broadcast_to(w, (1, X.shape[1])))[0])
     return finite_scalar(S, "the GF-solution sharpness"), pred

@@ -247,7 +247,9 @@ def deep(N: int) -> Derivation:
         d.check_zero(f"balanced: B_{j + 1}^T B_{j + 1} = (W^T W)^(({j + 1}-1)/{N})",
                      _zero_matrix(_mm(pairs, B[j].T, B[j]) - WtW_pow(j), pairs))
     e2e = -sum((_mm(pairs, WWt_pow(N - j), Gm, WtW_pow(j - 1)) for j in range(1, N + 1)), sp.zeros(2, 2))
-    d.identities.append(f"end-to-end: dW/dt = -sum_j (W W^T)^((N-j)/N) G (W^T W)^((j-1)/N) (N={N}), termwise above")
+    chain = sum((_mm(pairs, A[j], dWs[j], B[j]) for j in range(N)), sp.zeros(2, 2))
+    d.check_zero(f"end-to-end: dW/dt = -sum_j (W W^T)^((N-j)/N) G (W^T W)^((j-1)/N) (N={N})",
+                 _zero_matrix(chain - e2e, pairs))
     for r in range(2):
         ur, vr = V[N][:, r], V[0][:, r]
         dsig = _mm(pairs, ur.T, e2e, vr)[0]

@@ -80,7 +80,7 @@ def _batched_with_stats(X, y, alpha, eta, steps, block):
 
 def fig_exact_stats(sz: Sizes, seed: int, device) -> dict:
     """Cost of recording a run's exact-limit statistics: per-step q+- vs blocked (one q+- per block of steps),
-    at the bench size and at the EoS sweep's size (R = 32, n = 5, d = 20), where per-op dispatch dominates."""
+    at the bench size and at a size like the EoS sweep's (R = 32, n = 5, d = 20), where per-op dispatch dominates."""
     out = {}
     for case, (R, n, d) in {"bench": (sz.R, sz.n, sz.d), "eos_sweep": (32, 5, 20)}.items():
         X, y, alpha, eta = dln_problems(R, n, d, seed, device=device)
@@ -97,11 +97,11 @@ def fig_exact_stats(sz: Sizes, seed: int, device) -> dict:
     return out
 
 
-def gd_counts(R: int, n: int, d: int, itemsize: int, shared: bool = False) -> tuple[float, float]:
+def gd_counts(R: int, n: int, d: int, itemsize: int) -> tuple[float, float]:
     """FLOPs and compulsory bytes of one batched `pm` GD step: two matrix-vector products per run (4nd flops)
-    plus ~14 elementwise passes over the (R, 2d) state; X read twice unless shared (then once per step)."""
+    plus ~14 elementwise passes over the (R, 2d) state; each run's X read twice per step."""
     flops = R * (4.0 * n * d + 14.0 * 2 * d)
-    xbytes = (1 if shared else 2) * (n * d if shared else R * n * d) * itemsize
+    xbytes = 2 * R * n * d * itemsize
     state = 14.0 * R * 2 * d * itemsize
     return flops, xbytes + state
 
@@ -251,11 +251,11 @@ def fig4_roofline(fig1: dict | None, scaling: dict | None, device) -> dict:
     peak64, peak32, bw = matmul_rate(device), matmul_rate(device, torch.float32), copy_rate(device)
     out.update(matmul_gflops_f64=peak64 / 1e9, matmul_gflops_f32=peak32 / 1e9, copy_gbytes_per_s=bw / 1e9)
     rows = []
-    if fig1:
+    if fig1 and "error" not in fig1:
         s = fig1["sizes"]
         rows.append({"case": f"fig1 R={s['R']} n={s['n']} d={s['d']} f64", "gflops": fig1["gflops_f64"],
                      "gbytes_per_s": fig1["gbytes_per_s_f64"]})
-    if scaling:
+    if scaling and "error" not in scaling:
         for r in scaling["vs_R"][-2:]:
             rows.append({"case": f"scaling R={r['R']} n={r['n']} d={r['d']} f64", "gflops": r["gflops"],
                          "gbytes_per_s": r["gbytes_per_s"]})
@@ -269,10 +269,8 @@ def fig4_roofline(fig1: dict | None, scaling: dict | None, device) -> dict:
     return out
 
 
-def _step_time(R, n, d, device, dtype=torch.float64, budget: float = 0.25, shared=False) -> tuple[float, int]:
+def _step_time(R, n, d, device, dtype=torch.float64, budget: float = 0.25) -> tuple[float, int]:
     X, y, alpha, eta = dln_problems(R, n, d, seed=R + d, dtype=dtype, device=device)
-    if shared:
-        X, y = X[0], y[0]
     p0 = init_params("pm", alpha, d, dtype=dtype, device=device)
     steps = 2
     while True:

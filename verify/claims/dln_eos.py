@@ -5,6 +5,7 @@ from functools import lru_cache
 
 import numpy as np
 import torch
+from matplotlib import colormaps
 from scipy.optimize import minimize_scalar
 
 from numerics.dln import potential
@@ -14,9 +15,11 @@ from verify.dln import init_params, train_gd
 from verify.sharpness import lanczos_top
 
 from ..device import one_thread
+from ..plots import figure, save
 from .registry import Context, Measurement, claim
 
 FOJTIK = "Fojtik, Matveev, Chou, Kutyniok, Maly 2025, arXiv 2505.21423"
+SNAP_STRIDE = 2   # GD steps between recorded statistics for the GF-solution sharpness diagnosis
 
 
 
@@ -38,14 +41,14 @@ def eos_sweep(seed: int, quick: bool, device: str = "cpu"):
                                      eta_max * np.array([1.02, 1.1, 1.3])]))
     stats = GDStats("uv", np.full(len(etas), alpha), len(etas), d, device=device)
     record, window = stats.callback(torch.as_tensor(etas, device=device)), 300 if quick else 1000
-    snaps = [(stats.alpha_sq(), stats.theta())]   # snaps[k]: after k steps
+    snaps = [(stats.alpha_sq(), stats.theta())]   # snaps[j]: after j * SNAP_STRIDE steps
 
     def on_step(k, g, active):
         record(k, g, active)
-        if k < window:
+        if k < window and (k + 1) % SNAP_STRIDE == 0:
             snaps.append((stats.alpha_sq(), stats.theta()))
 
-    with one_thread():
+    with one_thread(device):
         p0 = init_params("uv", np.full(len(etas), alpha), d, device=device)
         res = train_gd("uv", X, y, p0, etas, 40000 if quick else 200000, on_step=on_step)
     params = res.params.detach().cpu().numpy()
@@ -57,39 +60,42 @@ def eos_sweep(seed: int, quick: bool, device: str = "cpu"):
 def _exact_gd_diagnosis(sw, conv) -> dict:
     """Per converged run (None otherwise): distance to the exact GD limit (Even et al. Thm 1), alpha_inf / alpha."""
     err, shrink = [None] * len(conv), [None] * len(conv)
+    alpha_sq = sw["stats"].alpha_sq()
     for i in np.flatnonzero(conv):
         b = sw["b"][i]
         err[i] = float(np.linalg.norm(exact_limit(sw["X"], sw["y"], sw["stats"], i).b - b) / np.linalg.norm(b))
-        shrink[i] = float(np.exp(0.5 * np.log(sw["stats"].alpha_sq()[i]).mean()) / sw["alpha"])
+        shrink[i] = float(np.exp(0.5 * np.log(alpha_sq[i]).mean()) / sw["alpha"])
     return {"rel_err_vs_exact_gd_limit": err, "geometric_mean_alpha_inf_over_alpha": shrink}
 
 
-def _gfs_diagnosis(sw, runs, stride: int = 2) -> tuple[dict, dict]:
+def _gfs_diagnosis(sw, runs) -> tuple[dict, dict]:
     """Per run: GF-solution sharpness (Kreisler et al. 2023) over the first steps, as a fraction of 2/eta.
 
     ratio_init: at step 0; ratio_peak: the largest before the crossing, the first recorded step with S_GFS < 2/eta
     (None if not within the recorded window); ratio_at_crossing: S_GFS eta/2 there; ratio_final: the
     trained network's S eta/2; final_vs_gfs: |S_GFS(final stats) - S| / S (the GF solution of a converged iterate
-    is the iterate itself). Also returns the traces {eta: (steps, ratios)} for the plot.
+    is the iterate itself). Also returns the traces {eta: (steps, ratios, ratio_final)} for the plot.
     """
     X, y, etas, out, traces = sw["X"], sw["y"], sw["etas"], {}, {}
+    alpha_sq, theta = sw["stats"].alpha_sq(), sw["stats"].theta()
     for i in runs:
         ratios, nu = [], None
-        for k in range(0, len(sw["snaps"]), stride):
-            S, pred = gfs_sharpness("uv", X, y, sw["snaps"][k][0][i], sw["snaps"][k][1][i], nu0=nu)
+        for a_sq, th in sw["snaps"]:
+            S, pred = gfs_sharpness("uv", X, y, a_sq[i], th[i], nu0=nu)
             ratios.append(S * etas[i] / 2)
             nu = pred.nu
             if ratios[-1] < 1:
                 break
         ratios = np.array(ratios)
         below = np.flatnonzero(ratios < 1)
-        S_end = gfs_sharpness("uv", X, y, sw["stats"].alpha_sq()[i], sw["stats"].theta()[i])[0]
+        S_end = gfs_sharpness("uv", X, y, alpha_sq[i], theta[i])[0]
+        final = sw["S"][i] * etas[i] / 2
         out[f"eta={etas[i]:.4f}"] = dict(
             ratio_init=ratios[0], ratio_peak=ratios.max(),
-            crossing_step=int(below[0] * stride) if below.size else None,
+            crossing_step=int(below[0] * SNAP_STRIDE) if below.size else None,
             ratio_at_crossing=ratios[below[0]] if below.size else None,
-            ratio_final=sw["S"][i] * etas[i] / 2, final_vs_gfs=abs(S_end - sw["S"][i]) / sw["S"][i])
-        traces[etas[i]] = (stride * np.arange(len(ratios)), ratios)
+            ratio_final=final, final_vs_gfs=abs(S_end - sw["S"][i]) / sw["S"][i])
+        traces[etas[i]] = (SNAP_STRIDE * np.arange(len(ratios)), ratios, final)
     return out, traces
 
 
@@ -155,10 +161,6 @@ def sharpness_min(ctx: Context) -> Measurement:
 @claim("dln.eos.stability", "converged GD runs have S <= 2/eta; for eta in (eta_c, eta_max) they converge at the edge "
        "(S within 2% below 2/eta); none converges above eta_max = 2/S_min", f"Cohen et al. 2021; {FOJTIK}")
 def eos_stability(ctx: Context) -> Measurement:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     sw = eos_sweep(ctx.seed, ctx.quick)
     etas, S, st = sw["etas"], sw["S"], sw["res"].status
     conv = np.array([s == "converged" for s in st])
@@ -168,8 +170,7 @@ def eos_stability(ctx: Context) -> Measurement:
     v_edge = int(np.sum(mid & ~edge))
     v_top = int(np.sum(conv & (etas > sw["eta_max"])))
     gfs, traces = _gfs_diagnosis(sw, np.flatnonzero(conv & mid))
-    path = ctx.plot_path("dln_eos_sharpness.png")
-    fig, ax = plt.subplots(1, 3, figsize=(15, 4))
+    fig, ax = figure(3, 5.0, 4.0)
     ax[0].plot(etas[conv], S[conv], "o", label="final sharpness (converged)")
     grid = np.linspace(etas.min(), etas.max(), 200)
     ax[0].plot(grid, 2 / grid, "-", label="2/eta")
@@ -180,14 +181,14 @@ def eos_stability(ctx: Context) -> Measurement:
     ax[0].set_xlabel("eta"); ax[0].set_ylabel("S"); ax[0].legend()
     ax[1].plot(etas[conv], np.abs(sw["b"][conv]).sum(1), "o-")
     ax[1].set_xlabel("eta"); ax[1].set_ylabel("||b||_1")
-    for (eta, (steps, ratios)), c in zip(traces.items(), plt.cm.viridis(np.linspace(0, 1, max(len(traces), 1)))):
+    for (eta, (steps, ratios, final)), c in zip(traces.items(), colormaps["viridis"](np.linspace(0, 1, max(len(traces), 1)))):
         ax[2].plot(steps, ratios, "-", color=c, label=f"eta {eta:.3f}")
-        ax[2].plot(steps[-1], gfs[f"eta={eta:.4f}"]["ratio_final"], "o", color=c)
+        ax[2].plot(steps[-1], final, "o", color=c)
     ax[2].axhline(1.0, color="gray", ls="--")
     ax[2].set_xlabel("GD step (up to the crossing; dot: trained S eta/2)")
     ax[2].set_ylabel("GF-solution sharpness x eta/2 (Kreisler et al. 2023)")
     ax[2].legend(fontsize=6, ncol=2)
-    fig.tight_layout(); fig.savefig(path); plt.close(fig)
+    path = save(fig, ctx.plot_path("dln_eos_sharpness.png"))
     return Measurement("violations (S > 2/eta; mid-range not at edge; converged above eta_max)",
                        v_bound + v_edge + v_top, 0,
                        dict(eta_c=sw["eta_c"], eta_c_limit=sw["gp"]["eta_c_limit"], eta_max=sw["eta_max"],
@@ -201,10 +202,6 @@ def eos_stability(ctx: Context) -> Measurement:
 @claim("dln.eos.interpolation", "as eta grows, sharpness falls and ||b||_1, Q_alpha rise: from the GF solution "
        "toward the minimum-sharpness interpolator", FOJTIK)
 def eos_interpolation(ctx: Context) -> Measurement:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     sw = eos_sweep(ctx.seed, ctx.quick)
     conv = np.array([s == "converged" for s in sw["res"].status])
     etas, S, B = sw["etas"][conv], sw["S"][conv], sw["b"][conv]
@@ -220,13 +217,12 @@ def eos_interpolation(ctx: Context) -> Measurement:
     top = etas > sw["eta_c"]
     dm = d_ms[top][-5:]
     v["toward_min_sharpness"] = int(np.sum(np.diff(dm) >= 0))
-    path = ctx.plot_path("dln_eos_path.png")
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, (ax,) = figure(1, 5.0, 4.0)
     sc = ax.scatter(l1, S, c=etas)
     ax.plot(np.abs(gf).sum(), sw["gp"]["S_limit"], "k*", ms=12, label="GF limit")
     ax.plot(np.abs(sw["ms"].b).sum(), sw["ms"].sharpness("uv"), "r*", ms=12, label="min-sharpness")
     ax.set_xlabel("||b||_1"); ax.set_ylabel("sharpness"); fig.colorbar(sc, label="eta"); ax.legend()
-    fig.tight_layout(); fig.savefig(path); plt.close(fig)
+    path = save(fig, ctx.plot_path("dln_eos_path.png"))
     return Measurement("violated monotonicity conditions", sum(v.values()), 0,
                        dict(violations=v, etas=etas, S=S, S_over_gf_limit=S / sw["gp"]["S_limit"], l1=l1, Q=Q,
                             err_vs_gf=e_gf, dist_to_min_sharpness=d_ms,

@@ -12,6 +12,7 @@ from verify.dln import b_of, flow_rhs, from_flow_coords, init_params, residual, 
 from verify.flow import integrate
 
 from ..device import one_thread
+from ..plots import figure, save
 from .registry import Context, Measurement, claim
 
 FIXTURE_X = [[1, Fraction(1, 2), Fraction(7, 10), 0], [Fraction(1, 2), 1, Fraction(1, 10), Fraction(7, 10)]]
@@ -132,12 +133,8 @@ def _saddles(ctx: Context) -> Measurement:
 
 
 def _plot_staircase(ctx, taus, b, alphas, times, sad, X, y):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     n = X.shape[0]
-    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    fig, ax = figure(2, 5.5, 4.0)
     pred_b = sad[np.clip(np.searchsorted(times, taus, side="right") - 1, 0, None)]
     for r, a in enumerate(alphas):
         L = ((b[:, r] @ X.T - y) ** 2).sum(1) / (2 * n)
@@ -151,11 +148,7 @@ def _plot_staircase(ctx, taus, b, alphas, times, sad, X, y):
     ax[0].set(xlabel="tau = t / ln(1/alpha)", ylabel="loss", title="saddle-to-saddle (fixture)", ylim=(1e-6, 1))
     ax[1].set(xlabel="tau", ylabel="b_i", title="coordinates (dashed: predicted saddles)")
     ax[0].legend(fontsize=7)
-    fig.tight_layout()
-    path = ctx.plot_path("dln_saddles_staircase.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, ctx.plot_path("dln_saddles_staircase.png"))
 
 
 def _sparse_problem(rng, n, d, k, noise):
@@ -243,11 +236,7 @@ def _generalization(ctx: Context) -> Measurement:
 
 
 def _plot_generalization(ctx, alphas, ps, ts, shapes, psh, tsh, l1, l2):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    fig, ax = figure(2, 5.5, 4.0)
     ax[0].semilogx(alphas, ps, "k-", label="predicted (Q_alpha)")
     ax[0].semilogx(alphas, ts, "o", label="trained (GF)")
     ax[0].axhline(l1, ls=":", color="C2", label="min-l1")
@@ -258,8 +247,4 @@ def _plot_generalization(ctx, alphas, ps, ts, shapes, psh, tsh, l1, l2):
     ax[1].set(xlabel="shape s (u0 = a s, v0 = a/s)", ylabel="test error", title="test error vs init shape")
     for a in ax:
         a.legend(fontsize=7)
-    fig.tight_layout()
-    path = ctx.plot_path("dln_init_test_error.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, ctx.plot_path("dln_init_test_error.png"))

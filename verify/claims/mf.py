@@ -11,19 +11,13 @@ from numerics.compile import compiled
 from theory.matrix import commuting, deep, svd2, tracenorm
 
 from ..flow import integrate
+from ..plots import figure, save
 from ..matrix import (completion_grad, deep_rhs, gd_deep, product, sensing_grad, symmetric_rhs,
                       weight_decay_lbfgs)
 from .registry import Context, Measurement, claim
 
 GUNASEKAR = "Gunasekar et al. 2017, arXiv 1705.09280"
 ARORA = "Arora, Cohen, Hu, Luo 2019, arXiv 1905.13655"
-
-
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def _commuting_problem(rng, d, m):
@@ -85,8 +79,9 @@ def commuting_nuclear_claim(ctx: Context) -> Measurement:
     s_max = float(s[off].max())
     rate = float(compiled(commuting, "rate_small_alpha", ("s",))(s_max))
     alphas = 10.0 ** -np.arange(2, 9)
-    errs = np.array([_rel(commuting_limit(A, y, al).W, Wstar) for al in alphas])
-    gaps = np.array([np.trace(commuting_limit(A, y, al).W) / np.trace(Wstar) - 1 for al in alphas])
+    Ws = [commuting_limit(A, y, al).W for al in alphas]
+    errs = np.array([_rel(W, Wstar) for W in Ws])
+    gaps = np.array([np.trace(W) / np.trace(Wstar) - 1 for W in Ws])
     local = np.diff(np.log(errs)) / np.diff(np.log(alphas))
     # The fitted local slope converges to the rate with corrections O(1/L) from the alpha-independent
     # offset v in lambda_j = alpha^2 exp(L s_j + v_j) -- which cancels in the slope -- plus O(alpha^(2 delta))
@@ -182,8 +177,8 @@ def deep_endtoend_claim(ctx: Context) -> Measurement:
     At, yt = torch.tensor(A, dtype=ctx.dtype), torch.tensor(y, dtype=ctx.dtype)
     gW = sensing_grad(At, yt)
     t_eval = np.linspace(0.5, 20.0, 40)
-    details, errs, plt = {}, [], _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    details, errs = {}, []
+    fig, axes = figure(3, 4.0, 3.5)
     for ax, N in zip(axes, (2, 3, 4)):
         deep(N)
         W0 = 0.5 * rng.standard_normal((d, d)) / np.sqrt(d)
@@ -206,8 +201,7 @@ def deep_endtoend_claim(ctx: Context) -> Measurement:
         ax.semilogy(t_eval, pred.sigma, "r--", lw=1)
         ax.set_title(f"N={N}: trained (grey) vs ODE (red)")
         ax.set_xlabel("t")
-    path = ctx.plot_path("mf_deep_singular_values.png")
-    fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
+    path = save(fig, ctx.plot_path("mf_deep_singular_values.png"))
     # 1e-7: both sides integrated at rtol 1e-12 (DOP853); the global error estimate is reported per depth.
     return Measurement("max relative error (W and sigma, whole trajectory)", max(errs), 1e-7, details, [str(path)])
 
@@ -229,8 +223,8 @@ def norms_divergence_claim(ctx: Context) -> Measurement:
     W_pos = 0.1 * np.array([[1.0, 0.2], [-0.3, 0.7]])
     W_neg = 0.1 * np.array([[0.2, 1.0], [0.7, -0.3]])
     t_eval = np.geomspace(1e-1, 1e5 if ctx.quick else 1e8, 120)
-    details, viol, plt = {}, 0, _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    details, viol = {}, 0
+    fig, axes = figure(2, 5.0, 3.8)
     for N, ax in zip((2, 3), axes):
         svd2(N); deep(N)
         fl = integrate_svd2(W_pos, grad, N, t_eval)
@@ -285,8 +279,7 @@ def norms_divergence_claim(ctx: Context) -> Measurement:
             "DOP853 rtol 1e-12 on factors: first det sign change at t": float(tn[cross[0]]) if len(cross) else None,
             "GD eta 0.05: first det sign change at step": int(cg[0] * 100) if len(cg) else None,
             "GD status": st[0]}
-    path = ctx.plot_path("mf_norms_divergence.png")
-    fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
+    path = save(fig, ctx.plot_path("mf_norms_divergence.png"))
     return Measurement("violated conditions (count)", viol, 0, details, [str(path)])
 
 
@@ -343,12 +336,10 @@ def width_claim(ctx: Context) -> Measurement:
     # rank-r manifold and the extra columns are damped at rate lam - ||dual certificate's (r+1)th sv||, so the
     # distance is ~ ||grad|| / curvature, orders below 1e-6; SVT's fixed-point residual is reported too.
     value = float(errs[r - 1:].max()) + (0.0 if below_ok else 1.0)
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, (ax,) = figure(1, 5.0, 3.5)
     ax.plot(ks, tests, "o-", label="factorization"); ax.axhline(test(cvx.W), color="r", ls="--", label="convex (SVT)")
     ax.axvline(r, color="k", ls=":"); ax.set_xlabel("width k"); ax.set_ylabel("test error"); ax.legend()
-    path = ctx.plot_path("mf_width_test_error.png")
-    fig.tight_layout(); fig.savefig(path, dpi=90); plt.close(fig)
+    path = save(fig, ctx.plot_path("mf_width_test_error.png"))
     return Measurement("max relative distance to the convex solution for k >= rank (+1 if k < rank matches)", value,
                        1e-6, {"rank_convex": r, "ks": ks, "rel_dist": errs, "test_error": tests, "grad_norms": gnorms,
                               "svt_kkt": cvx.kkt, "svt_status": cvx.status, "svt_vs_cvxpy": _rel(Wc, cvx.W),

@@ -1,7 +1,6 @@
 """ReLU networks: capacity is not width (Neyshabur et al. 2014) and straight interpolation between samples (Kubo et al. 2019)."""
 from __future__ import annotations
 
-import matplotlib
 import numpy as np
 import torch
 
@@ -9,9 +8,9 @@ from numerics.relu import forward, init_closed_forms, input_gradient, segment_me
 from verify.relu_nets import as_two_layer, digits_split, init_segment_samples, train_sweep
 
 from ..device import one_thread
+from ..plots import figure, save
 from .registry import Context, Measurement, claim
 
-matplotlib.use("Agg")
 EPS = np.finfo(np.float64).eps
 
 
@@ -31,7 +30,7 @@ def width_sweep(ctx: Context) -> Measurement:
     wds = [0.0, 1e-4]
     rng = ctx.generator(offset=601)
     X, y, Xte, yte = digits_split(rng, RECIPE["n_train"])
-    with one_thread():
+    with one_thread(ctx.device):
         res = train_sweep(X, y, Xte, yte, widths, n_seeds, wds, RECIPE["epochs"], RECIPE["lr"], RECIPE["batch"],
                           seed=ctx.seed * 7919 + 601, device=ctx.device, dtype=torch.float32)
     d, k = X.shape[1], 10
@@ -64,10 +63,7 @@ def width_sweep(ctx: Context) -> Measurement:
         # "bounded": the l2 path norm does not grow from the smallest zero-error width to the largest
         violations += int(pn[-1] > pn[g0])
 
-    path = ctx.plot_path("relu_width_sweep.png")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    fig, ax = figure(2, 5.0, 4.0)
     for i, wd in enumerate(wds):
         sl = slice(i * n_seeds, (i + 1) * n_seeds)
         m, s = res.test_err[sl].mean(0), res.test_err[sl].std(0, ddof=1) / np.sqrt(n_seeds)
@@ -82,9 +78,7 @@ def width_sweep(ctx: Context) -> Measurement:
         a.legend(fontsize=7)
     ax[1].set_yscale("log")
     ax[0].set_ylabel("error")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    path = save(fig, ctx.plot_path("relu_width_sweep.png"))
     return Measurement("violated conditions (3-SE test-error drop; path norm not growing)", violations, 0,
                        details, [str(path)])
 
@@ -182,7 +176,7 @@ def path_init(ctx: Context) -> Measurement:
                 "gap_along_sq": cf["gap_along_var"][0], "gap_across_sq": cf["gap_across_sq"][0],
                 "chord_sq": cf["chord_var"]}
         means = {}
-        with one_thread():
+        with one_thread(ctx.device):
             for m in widths:
                 s = init_segment_samples(gen, n_nets, m, x0, x1, ts, sa, sw, ctx.device)
                 for key, p in pred.items():
@@ -218,7 +212,7 @@ def path_training(ctx: Context) -> Measurement:
     width, n_seeds = 256, (6 if ctx.quick else 16)
     n_pairs = 60 if ctx.quick else 400
     X, y, Xte, yte = digits_split(rng, RECIPE["n_train"])
-    with one_thread():
+    with one_thread(ctx.device):
         res = train_sweep(X, y, Xte, yte, [width], n_seeds, [0.0], RECIPE["epochs"], RECIPE["lr"], RECIPE["batch"],
                           seed=ctx.seed * 7919 + 604, device=ctx.device, dtype=torch.float64)
     idx, dist = _pairs(rng, X, n_pairs)
@@ -267,10 +261,7 @@ def path_training(ctx: Context) -> Measurement:
 
 
 def _plot_segment(ctx, res, X, pair):
-    import matplotlib.pyplot as plt
-
-    path = ctx.plot_path("relu_segment_init_trained.png")
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    fig, ax = figure(2, 5.0, 4.0)
     tg = np.linspace(0, 1, 801)
     for a, (title, (W, A)) in zip(ax, (("init", res.init[0]), ("trained", res.final[0]))):
         net = as_two_layer(W[0], A[0])
@@ -283,7 +274,4 @@ def _plot_segment(ctx, res, X, pair):
         a.set_title(f"{title}: {prof.n_kinks} breakpoints (grey), chords dotted")
         a.set_xlabel("t")
     ax[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, ctx.plot_path("relu_segment_init_trained.png"))
