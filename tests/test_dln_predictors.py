@@ -6,6 +6,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from numerics import flow_limit, min_l1, min_l2, potential, shape_limit
+from numerics.compile import compiled
+from theory import dln as th
 from verify import dln as net
 
 shapes = st.tuples(st.integers(2, 6), st.integers(0, 12)).map(lambda t: (t[0], t[0] + 1 + t[1]))
@@ -53,7 +55,8 @@ def test_small_alpha_l1_gap_obeys_the_derived_1_over_L_bound(seed, nd, la):
     L = -2 * np.log(alpha)
     b1 = min_l1(X, y)[0]
     ba = flow_limit(X, y, alpha).b
-    R = lambda b: float(np.sum(np.where(b != 0, np.abs(b) * (np.log(np.abs(b) + 1e-300) - 1), 0.0)))  # noqa: E731
+    corr = compiled(th.limits, "l1_correction", ("b",))
+    R = lambda b: float(np.sum(corr(b[b != 0])))  # noqa: E731
     gap = np.abs(ba).sum() - np.abs(b1).sum()
     assert -1e-9 <= gap <= (R(b1) - R(ba)) / L + 2 * X.shape[1] * alpha**2 / L + 1e-9
 
@@ -69,7 +72,8 @@ def test_deep_small_alpha_l1_gap_obeys_the_derived_alpha_power_bound(seed, nd, l
     assert p.converged, (p.status, p.residual)
     l1 = np.abs(min_l1(X, y)[0]).sum()
     gap = (np.abs(p.b).sum() - l1) / l1
-    assert -1e-12 <= gap <= depth / 2 * alpha ** (depth - 2) * np.sum(np.abs(p.b) ** (2 / depth)) / l1 + 1e-12
+    correction = -compiled(th.depth, "l1_correction", ("b", "alpha"), "numpy", (depth,))(p.b, alpha).sum()
+    assert -1e-12 <= gap <= correction / l1 + 1e-12
 
 
 @given(seed=st.integers(0, 10**6), nd=shapes)
@@ -87,7 +91,7 @@ def test_off_support_coordinates_vanish_at_the_derived_exponent(seed, nd):
     judged = off & (s * (-2 * la[0] * np.log(10)) >= 20)
     assume(judged.any())
     fitted = np.diff(np.log(np.abs(B[:, judged])), axis=0)[0] / np.diff(la * np.log(10))[0]
-    np.testing.assert_allclose(fitted, 2 * (1 - s[judged]), rtol=1e-5)
+    np.testing.assert_allclose(fitted, compiled(th.limits, "rate_small_alpha", ("s",))(s[judged]), rtol=1e-5)
 
 
 @settings(max_examples=3)

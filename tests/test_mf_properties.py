@@ -7,7 +7,7 @@ from hypothesis import given, strategies as st
 from numerics.matrix import (balance_gap, balanced_factors, commuting_limit, commuting_trajectory, end_to_end_rhs,
                              integrate_end_to_end, require_balanced)
 from verify.flow import integrate
-from verify.matrix import deep_factor_grads, deep_rhs, product, sensing_grad, symmetric_rhs
+from verify.matrix import deep_factor_grads, deep_rhs, sensing_grad, symmetric_rhs
 
 seeds = st.integers(0, 2**31 - 1)
 

@@ -39,8 +39,8 @@ def _autograd_hessian(kind, depth, P, X, y):
     Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
 
     def loss(th):
-        b = th[0] * th[1] if kind == "uv" else th[0] ** 2 if kind == "shared" else th[0] ** depth - th[1] ** depth
-        return 0.5 * ((Xt @ b - yt) ** 2).mean()
+        b = th[0] ** 2 if kind == "shared" else net.b_of(kind, th[None], depth)[0]
+        return net.loss(Xt, yt, b[None])[0]
 
     k, d = P.shape
     return torch.func.hessian(loss)(torch.as_tensor(P)).reshape(k * d, k * d).numpy()

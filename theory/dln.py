@@ -87,12 +87,13 @@ def uv_general() -> Derivation:
     cval = d.define("c_of_init", sp.Abs(u0**2 - v0**2) / 2)
     d.define("b0_of_init", u0 * v0)
     theta = sp.log(sp.Abs(p0 / m0))
-    d.check_zero("b(G) = c sinh(theta - 2G), theta = ln|p0/m0|",
-                 (bG - cval * sp.sinh(theta - 2 * G)).subs({u0: sp.Rational(3, 2), v0: sp.Rational(1, 3)}).rewrite(sp.exp))
-    d.check_zero("b(G) = c sinh(theta - 2G) (u0^2 < v0^2)",
-                 (bG - cval * sp.sinh(theta - 2 * G)).subs({u0: sp.Rational(-1, 5), v0: sp.Rational(7, 4)}).rewrite(sp.exp))
     th0 = d.symbols.setdefault("theta", sp.Symbol("theta", real=True))
-    d.define("b_of_G_sinh", c * sp.sinh(th0 - 2 * G))
+    bs = d.define("b_of_G_sinh", c * sp.sinh(th0 - 2 * G))
+    at_init = bs.subs({c: cval, th0: theta})
+    d.check_zero("b(G) = c sinh(theta - 2G), theta = ln|p0/m0|",
+                 (bG - at_init).subs({u0: sp.Rational(3, 2), v0: sp.Rational(1, 3)}).rewrite(sp.exp))
+    d.check_zero("b(G) = c sinh(theta - 2G) (u0^2 < v0^2)",
+                 (bG - at_init).subs({u0: sp.Rational(-1, 5), v0: sp.Rational(7, 4)}).rewrite(sp.exp))
     d.check_zero("c sinh(theta) = u0 v0", sp.simplify((cval * sp.sinh(theta)).rewrite(sp.exp).subs(
         {u0: sp.Rational(5, 3), v0: sp.Rational(-2, 7)}) - sp.Rational(5, 3) * sp.Rational(-2, 7)))
 
@@ -158,7 +159,7 @@ def depth(D: int) -> Derivation:
     eps = sp.Symbol("epsilon", positive=True)
     ratio = ((qd_param - h) / h ** sp.Rational(2, D)).subs(s, 1 - eps)
     lim = sp.limit(ratio, eps, 0, "+")
-    d.check_equal(f"q_D(z) = z - (D/2) z^(2/D) + o(z^(2/D)) as z -> oo", lim, -sp.Rational(D, 2))
+    d.check_equal("q_D(z) = z - (D/2) z^(2/D) + o(z^(2/D)) as z -> oo", lim, -sp.Rational(D, 2))
     d.define("l1_correction", -sp.Rational(D, 2) * alpha ** (D - 2) * sp.Abs(b) ** sp.Rational(2, D))
     d.define("rate_potential", sp.Integer(D - 2))
     # Off-support coordinates stay O(alpha^D): h_D is bounded on |s| <= s_max < 1.

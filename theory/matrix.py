@@ -102,7 +102,6 @@ def commuting() -> Derivation:
                  or sp.simplify((dW + 2 * (Gm * Um * Um.T + Um * Um.T * Gm.T)).doit()) == sp.ZeroMatrix(n, n))
 
     # Per eigenvalue (any size): a b = w^2 DLN on the shared eigenbasis.
-    w = sp.Symbol("w", positive=True)
     d.check_zero("w = alpha e^{-2G} solves dw/dG = -2 w", sp.diff(alpha * sp.exp(-2 * G), G) + 2 * alpha * sp.exp(-2 * G))
     lam_G = d.define("lam_of_G", alpha**2 * sp.exp(-4 * G))
     d.check_zero("lambda = w^2 obeys dlambda/dG = -4 lambda", sp.diff(lam_G, G) + 4 * lam_G)
