@@ -172,16 +172,21 @@ def flow_rhs(kind: str, X: torch.Tensor, y: torch.Tensor, depth: int = 2) -> Cal
 
 def train_gf(kind: str, X, y, params0: torch.Tensor, t_eval, depth: int = 2, rtol: float = 1e-12,
              atol: float = 1e-14, method: str = "Radau", stop_residual: float | None = None,
-             t_max: float | None = None) -> tuple[FlowResult, torch.Tensor]:
+             t_max: float | None = None, time_scale=None) -> tuple[FlowResult, torch.Tensor]:
     """Gradient flow of R networks (one stacked ODE). Returns the FlowResult and b at each returned time (T, R, d).
 
     ``stop_residual``: stop once every run has ||X b - y|| / ||y|| below it (the limit is reached).
+    ``time_scale`` (R,): run r follows d theta/dt = scale_r rhs(theta): the same path and limit, reached at
+    times t / scale_r (evens out runs whose natural time scales differ).
     """
     _check_kind(kind, depth)
     X = torch.as_tensor(X, dtype=params0.dtype, device=params0.device)
     y = torch.as_tensor(y, dtype=params0.dtype, device=params0.device)
     d = params0.shape[-1]
     rhs = flow_rhs(kind, X, y, depth)
+    if time_scale is not None:
+        sc = torch.as_tensor(time_scale, dtype=params0.dtype, device=params0.device)[:, None]
+        rhs = (lambda f: lambda th: sc * f(th))(rhs)
     stop = None
     if stop_residual is not None:
         ynorm = torch.linalg.vector_norm(y, dim=-1).clamp_min(1e-300)

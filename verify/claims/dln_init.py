@@ -6,10 +6,10 @@ from fractions import Fraction
 import numpy as np
 import torch
 
-from numerics.dln import flow_limit, min_l1, shape_limit
+from numerics.dln import flow_limit, min_l1, min_l2, shape_limit
+from numerics.linear import one_layer_limit
 from numerics.saddles import l1_kkt_residual, saddle_to_saddle
-from verify.dln import b_of, flow_rhs, from_flow_coords, init_params, residual, to_flow_coords
-from verify.flow import integrate
+from verify.dln import init_params, train_gf
 
 from ..device import one_thread
 from ..plots import figure, save
@@ -22,21 +22,6 @@ FIXTURE_FINAL = [0, 0, Fraction(10, 7), Fraction(-10, 49)]
 
 
 
-def scaled_flow(kind, X, y, theta0, scale, t_eval, rtol, atol, method, stop_below, t_max=None):
-    """GF with a per-run constant time rescaling d theta/dt' = scale_r rhs(theta): same path, same limit per run."""
-    d = X.shape[-1]
-    rhs0 = flow_rhs(kind, X, y)
-    sc = torch.as_tensor(scale, dtype=X.dtype)[:, None]
-    ynorm = torch.linalg.vector_norm(y)
-
-    def stop(th):
-        return torch.linalg.vector_norm(residual(X, y, b_of(kind, from_flow_coords(kind, th, d))), dim=-1) / ynorm
-
-    res = integrate(lambda th: sc * rhs0(th), theta0, t_eval, rtol=rtol, atol=atol, method=method,
-                    stop=stop if stop_below else None, stop_below=stop_below, t_max=t_max)
-    states = torch.as_tensor(res.states, dtype=X.dtype)
-    T, R, _ = states.shape
-    return res, b_of(kind, from_flow_coords(kind, states.reshape(T * R, -1), d), 2).reshape(T, R, d)
 
 
 def _jump_errors(taus, b, times, saddles):
@@ -99,8 +84,8 @@ def _saddles(ctx: Context) -> Measurement:
     taus = np.linspace(0.0, 1.4 * times[-1], 4001 if ctx.quick else 16001)
     Xt, yt = torch.tensor(Xf, dtype=ctx.dtype), torch.tensor(yf, dtype=ctx.dtype)
     # rtol 1e-11 in log coordinates: relative error of b ~ 1e-10, far below the O(1/ln(1/alpha)) effects measured
-    res, bs = scaled_flow("pm", Xt, yt, to_flow_coords("pm", init_params("pm", alphas / np.sqrt(2), 4)),
-                          ells / 2, taus, 1e-11, 1e-13, "DOP853", 0.0)
+    res, bs = train_gf("pm", Xt, yt, init_params("pm", alphas / np.sqrt(2), 4), taus, rtol=1e-11, atol=1e-13,
+                       method="DOP853", time_scale=ells / 2)
     if res.status != "ok":
         violations.append(f"flow {res.status}")
     b = bs.numpy()
@@ -195,7 +180,8 @@ def _generalization(ctx: Context) -> Measurement:
                         torch.stack([torch.tensor(u0), torch.tensor(v0)], dim=1).reshape(len(shapes), -1)])
     ss = theta0.reshape(theta0.shape[0], 2, d)
     scale = 1.0 / (1.0 + (ss[:, 0, 0] ** 2 + ss[:, 1, 0] ** 2)).numpy()
-    res, bs = scaled_flow("uv", Xt, yt, theta0, scale, [1e6], 1e-10, 1e-14, "Radau", 1e-11)
+    res, bs = train_gf("uv", Xt, yt, theta0.reshape(-1, 2, d), [1e6], rtol=1e-10, atol=1e-14, method="Radau",
+                       stop_residual=1e-11, time_scale=scale)
     trained = test_err(bs[-1].numpy())
     tr_scale, tr_shape = trained[:len(alphas)], trained[len(alphas):]
     rel = np.abs(np.concatenate([tr_scale / pred_scale, tr_shape / pred_shape]) - 1)
@@ -216,12 +202,12 @@ def _generalization(ctx: Context) -> Measurement:
     # balance b0/c = 2/|s^2 - s^-2| -> inf tilts the potential toward sign(b0) and can make it non-monotone.
     bsh = bs[-1].numpy()[len(alphas):]
     b0 = (u0 * v0)[0]
-    l2_from_b0 = np.linalg.lstsq(X, y - X @ b0, rcond=None)[0] + b0
+    l2_from_b0 = one_layer_limit(X, y, b0)
     dist_l2 = np.linalg.norm(bsh - l2_from_b0, axis=1)
     if not np.all(np.diff(dist_l2) < 0):
         violations.append(f"distance to the l2 solution does not fall with unbalance: {dist_l2}")
     l1 = test_err(min_l1(X, y)[0])
-    l2 = test_err(np.linalg.lstsq(X, y, rcond=None)[0])
+    l2 = test_err(min_l2(X, y))
     plot = _plot_generalization(ctx, alphas, pred_scale, tr_scale, shapes, pred_shape, tr_shape, l1, l2)
     return Measurement(metric="violated conditions (pointwise trained/predicted test error - 1 <= 1e-6; "
                               "monotone kernel-to-rich curve)",
