@@ -85,6 +85,7 @@ def kappa(X, y, w0, depth: int) -> tuple[float, float]:
     C = float(xp @ xp)
     finite_result((A, B, C), "||w0||^2, ||P_perp w0||^2 or ||X^+ y||^2", "rescale X, y or w0")
     poly = compiled(th.deep, "q_poly", ("A", "B", "C", "q"), "numpy", (N,))
+    dpoly = compiled(th.deep, "dq_poly", ("A", "B", "C", "q"), "numpy", (N,))
     k_of_q = compiled(th.deep, "kappa_of_q", ("q",), "numpy", (N,))
     eq = compiled(th.deep, "kappa_equation", ("A", "B", "C", "kappa"), "numpy", (N,))
     lo, hi = 0.0, max(1.0, B / A, (C / A) ** (1.0 / N)) * 2.0
@@ -101,8 +102,7 @@ def kappa(X, y, w0, depth: int) -> tuple[float, float]:
             break
     q = 0.5 * (lo + hi)
     for _ in range(20):
-        dp = N * A * q ** (N - 1) - (N - 1) * B * q ** (N - 2)
-        step = poly(A, B, C, q) / dp
+        step = poly(A, B, C, q) / dpoly(A, B, C, q)
         q -= step
         if abs(step) <= 1e-16 * q:
             break

@@ -19,12 +19,10 @@ from .dln_gd import c_scale
 from .validate import (as_matrix, as_vector, depth_value, finite_result, finite_scalar, integer, positive,
                        positive_scalar, pow2_scale)
 
-_KINDS = ("pm", "uv", "shared")
-
 
 def _params(kind, params, d: int | None = None):
-    if kind not in _KINDS:
-        raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
+    if kind not in th.KINDS:
+        raise ValueError(f"kind must be one of {th.KINDS}, got {kind!r}")
     params = np.asarray(params, dtype=np.float64)
     if params.ndim == 2:
         params = params[None]

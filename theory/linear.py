@@ -85,6 +85,7 @@ def deep(N: int) -> Derivation:
                   rho ** (2 * N))
     eq = d.define("kappa_equation", kappa ** sp.Rational(2 * N, N - 1) * A - C - kappa**2 * B)
     poly = d.define("q_poly", A * q**N - B * q ** (N - 1) - C)           # q = kappa^(2/(N-1))
+    d.define("dq_poly", sp.diff(poly, q))
     d.define("kappa_of_q", q ** sp.Rational(N - 1, 2))
     d.check_zero("kappa equation in q = kappa^(2/(N-1)) is A q^N - B q^(N-1) - C",
                  sp.powsimp(sp.expand_power_base(eq.subs(kappa, q ** sp.Rational(N - 1, 2)), force=True), force=True) - poly)
