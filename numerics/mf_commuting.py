@@ -147,8 +147,10 @@ def commuting_trajectory(As, y, alpha, t_eval, rtol: float = 1e-13, atol: float 
     def rhs(_, S):
         return (a @ _lam(S, a, alpha) - y) / m
 
+    dlam = compiled(commuting, "dlam_dS", ("S", "alpha"))
+
     def jac(_, S):
-        return -4.0 * (a * _lam(S, a, alpha)) @ a.T / m
+        return (a * dlam(a.T @ S, alpha)) @ a.T / m
 
     sol = solve_ivp(rhs, (0.0, float(t_eval[-1])), np.zeros(m), method="Radau", jac=jac, t_eval=t_eval, rtol=rtol,
                     atol=atol)

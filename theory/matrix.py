@@ -105,7 +105,8 @@ def commuting() -> Derivation:
     d.check_zero("w = alpha e^{-2G} solves dw/dG = -2 w", sp.diff(alpha * sp.exp(-2 * G), G) + 2 * alpha * sp.exp(-2 * G))
     lam_G = d.define("lam_of_G", alpha**2 * sp.exp(-4 * G))
     d.check_zero("lambda = w^2 obeys dlambda/dG = -4 lambda", sp.diff(lam_G, G) + 4 * lam_G)
-    d.define("lam_of_S", alpha**2 * sp.exp(-4 * Ssym))
+    lam_S = d.define("lam_of_S", alpha**2 * sp.exp(-4 * Ssym))
+    d.define("dlam_dS", sp.diff(lam_S, Ssym))
 
     # Concrete cases: Q orthogonal (2x2 rotation with symbolic angle parameter, 3x3 rational), m = 2 sensing.
     R2, cs = _rot_cs(0)
