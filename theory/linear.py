@@ -83,6 +83,14 @@ def deep(N: int) -> Derivation:
     d.check_equal("kappa^(2N/(N-1)) ||w0||^2 = ||w_inf||^2 (= rho^(2N))",
                   sp.powsimp(sp.expand_power_base(kap ** sp.Rational(2 * N, N - 1) * a**2, force=True), force=True),
                   rho ** (2 * N))
+    # w_inf = X^+ y + kappa P_perp w0 with X^+ y in range(X^T), orthogonal to null(X): Pythagoras gives
+    # ||w_inf||^2 = C + kappa^2 B (C = ||X^+ y||^2, B = ||P_perp w0||^2), and ||w_inf||^2 = kappa^(2N/(N-1)) A.
+    Xp, dim = _pinv(_X), _X.shape[1]
+    P = sp.eye(dim) - Xp * _X
+    w0v, yv = sp.Matrix(sp.symbols(f"w0_0:{dim}", real=True)), sp.Matrix(sp.symbols(f"y_0:{_X.shape[0]}", real=True))
+    sq = lambda v: (v.T * v)[0]  # noqa: E731
+    d.check_zero("||X^+ y + kappa P_perp w0||^2 = ||X^+ y||^2 + kappa^2 ||P_perp w0||^2",
+                 sp.expand(sq(Xp * yv + kappa * P * w0v) - sq(Xp * yv) - kappa**2 * sq(P * w0v)))
     eq = d.define("kappa_equation", kappa ** sp.Rational(2 * N, N - 1) * A - C - kappa**2 * B)
     poly = d.define("q_poly", A * q**N - B * q ** (N - 1) - C)           # q = kappa^(2/(N-1))
     d.define("dq_poly", sp.diff(poly, q))
