@@ -51,6 +51,12 @@ def residual(X: torch.Tensor, y: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.einsum("rnd,rd->rn", X, b) - y
 
 
+def residual_stop(X: torch.Tensor, y: torch.Tensor, predictor: Callable[[torch.Tensor], torch.Tensor]):
+    """``stop(theta)`` for verify.flow.integrate: ||X b - y|| / ||y|| per run, b = predictor(theta)."""
+    ynorm = torch.linalg.vector_norm(y, dim=-1).clamp_min(1e-300)
+    return lambda theta: torch.linalg.vector_norm(residual(X, y, predictor(theta)), dim=-1) / ynorm
+
+
 def grad_b(X: torch.Tensor, y: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """g = X^T (X b - y) / n, the loss gradient in b (R, d)."""
     r = residual(X, y, b)
@@ -187,14 +193,8 @@ def train_gf(kind: str, X, y, params0: torch.Tensor, t_eval, depth: int = 2, rto
     if time_scale is not None:
         sc = torch.as_tensor(time_scale, dtype=params0.dtype, device=params0.device)[:, None]
         rhs = (lambda f: lambda th: sc * f(th))(rhs)
-    stop = None
-    if stop_residual is not None:
-        ynorm = torch.linalg.vector_norm(y, dim=-1).clamp_min(1e-300)
-
-        def stop(theta):
-            b = b_of(kind, from_flow_coords(kind, theta, d), depth)
-            return torch.linalg.vector_norm(residual(X, y, b), dim=-1) / ynorm
-
+    stop = None if stop_residual is None else residual_stop(
+        X, y, lambda theta: b_of(kind, from_flow_coords(kind, theta, d), depth))
     res = integrate(rhs, to_flow_coords(kind, params0), t_eval, rtol=rtol, atol=atol, method=method,
                     stop=stop, stop_below=stop_residual or 0.0, t_max=t_max)
     states = torch.as_tensor(res.states, dtype=params0.dtype)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .dln import grad_b, loss
+from .dln import grad_b, loss, residual_stop
 from .flow import FlowResult, integrate
 
 
@@ -95,14 +95,7 @@ def train_gf(X, y, Ws0: list[torch.Tensor], t_max: float, rtol: float = 1e-12, a
         g = grad_b(X, y, end_to_end(Ws))
         return -flatten(layer_grads(Ws, g))
 
-    stop = None
-    if stop_residual is not None:
-        ynorm = torch.linalg.vector_norm(y).clamp_min(1e-300)
-
-        def stop(theta):
-            w = end_to_end(unflatten(theta, shp))
-            return torch.linalg.vector_norm(w @ X.T - y, dim=-1) / ynorm
-
+    stop = None if stop_residual is None else residual_stop(X, y, lambda theta: end_to_end(unflatten(theta, shp)))
     t_eval = np.array([t_max]) if t_eval is None else t_eval
     res: FlowResult = integrate(rhs, flatten(Ws0), t_eval, rtol=rtol, atol=atol, method=method, stop=stop,
                                 stop_below=stop_residual or 0.0, t_max=t_max)
