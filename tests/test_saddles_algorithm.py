@@ -8,8 +8,7 @@ from hypothesis import given, strategies as st
 from numerics.dln import min_l1
 from numerics.saddles import l1_kkt_residual, nnls, saddle_to_saddle
 from theory.saddles import rescaled_dual
-
-FX = [[1, Fraction(1, 2), Fraction(7, 10), 0], [Fraction(1, 2), 1, Fraction(1, 10), Fraction(7, 10)]]
+from verify.claims.dln_init import FIXTURE_FINAL, FIXTURE_X as FX, FIXTURE_Y
 
 
 def _instance(seed, n, extra):
@@ -25,8 +24,8 @@ def test_rescaled_dual_derivation_verifies():
 
 
 def test_fixture_is_reproduced_exactly():
-    p = saddle_to_saddle(FX, [1, 0], exact=True)
-    assert list(p.saddles[-1]) == [0, 0, Fraction(10, 7), Fraction(-10, 49)]
+    p = saddle_to_saddle(FX, FIXTURE_Y, exact=True)
+    assert list(p.saddles[-1]) == FIXTURE_FINAL
     assert sorted({i + 1 for s in p.saddles for i, v in enumerate(s) if v != 0}) == [1, 3, 4]
     assert p.losses[-1] == 0 and p.status == "converged"
 
