@@ -46,7 +46,7 @@ def test_same_seed_gives_identical_values(tmp_path):
 
 
 def test_claim_that_raises_is_recorded_as_error():
-    @claim("test.raises", "a claim whose code raises", "none")
+    @claim("test.raises", "a claim whose code raises", "none", kind="derived")
     def broken(ctx):
         raise RuntimeError("boom")
 
@@ -59,7 +59,7 @@ def test_claim_that_raises_is_recorded_as_error():
 
 
 def test_non_finite_value_is_a_failure_not_a_pass():
-    @claim("test.nan", "a claim measuring NaN", "none")
+    @claim("test.nan", "a claim measuring NaN", "none", kind="derived")
     def nan_claim(ctx):
         return Measurement("m", float("nan"), 1.0)
 
@@ -74,7 +74,7 @@ def test_non_finite_value_is_a_failure_not_a_pass():
 def test_warnings_raised_by_a_claim_are_recorded_not_printed(capsys):
     import warnings
 
-    @claim("test.warns", "a claim whose solver warns", "none")
+    @claim("test.warns", "a claim whose solver warns", "none", kind="derived")
     def warns(ctx):
         for _ in range(3):
             warnings.warn("Solution may be inaccurate", UserWarning)

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import os
 import signal
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,13 +15,25 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from .claims import Context, load_all, run_claim
+from .claims import KINDS, Context, load_all, run_claim
 from .device import pick_device
 from .report import environment, write_atomic
+
+KIND_COLORS = {"derived": "cyan", "empirical": "blue", "refuted": "dark_orange"}
+STATUS_COLORS = {"pass": "green", "fail": "red", "error": "magenta", "skipped": "yellow"}
 
 
 class ClaimTimeout(Exception):
     pass
+
+
+class BadArgument(Exception):
+    """A command-line argument that cannot be used: one line, exit status 2, before any claim runs."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise BadArgument(message)
 
 
 @contextmanager
@@ -40,18 +54,71 @@ def time_limit(seconds: float | None):
         signal.signal(signal.SIGALRM, old)
 
 
+def seed_list(text: str) -> list[int]:
+    """'0-9', '3' or '0,2,5-7' -> sorted distinct seeds >= 0."""
+    seeds: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        lo, sep, hi = part.partition("-")
+        try:
+            a, b = (int(lo), int(hi)) if sep else (int(part), int(part))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a seed list (e.g. 0-9 or 0,3,5)") from None
+        if a < 0 or b < a:
+            raise argparse.ArgumentTypeError(f"{text!r}: seeds are integers >= 0 and ranges go upward")
+        seeds.update(range(a, b + 1))
+    return sorted(seeds)
+
+
+def nonnegative_seed(text: str) -> int:
+    try:
+        s = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if s < 0:
+        raise argparse.ArgumentTypeError(f"{s} is negative: seeds are integers >= 0")
+    return s
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        t = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not t > 0 or t == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number of seconds > 0")
+    return t
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m verify.all", description=__doc__)
+    p = _Parser(prog="python -m verify.all", description=__doc__)
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", dest="quick", action="store_true", default=True, help="quick sizes (default)")
     size.add_argument("--full", dest="quick", action="store_false", help="the papers' sizes (GPU recommended)")
     p.add_argument("--only", default="*", help="glob or substring of claim ids, comma-separated (e.g. 'dln.flow.*')")
-    p.add_argument("--seed", type=int, default=0)
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=nonnegative_seed, default=None, help="one seed (default 0)")
+    seeds.add_argument("--seeds", type=seed_list, default=None,
+                       help="several seeds, e.g. 0-9: per claim, passes out of the seeds and the worst value")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--out", type=Path, default=Path("results"))
-    p.add_argument("--timeout", type=float, default=None, help="seconds per claim; a claim past it is an error")
-    p.add_argument("--list", action="store_true", help="list the registered claims and exit")
-    return p.parse_args(argv)
+    p.add_argument("--timeout", type=positive_seconds, default=None,
+                   help="seconds per claim; a claim past it is an error")
+    p.add_argument("--list", action="store_true", help="list the registered claims with their kinds and exit")
+    args = p.parse_args(argv)
+    args.seeds = args.seeds or [0 if args.seed is None else args.seed]
+    return args
+
+
+def check_out(out: Path) -> None:
+    """The output folder exists or can be made, and a file can be written there."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".write-test-", dir=out)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise BadArgument(f"argument --out: cannot write to {str(out)!r} ({exc.strerror or exc})") from None
 
 
 def select(ids, pattern: str):
@@ -59,68 +126,143 @@ def select(ids, pattern: str):
     return [i for i in ids if any(fnmatch.fnmatch(i, q) or q in i for q in pats)]
 
 
+def _fmt(x) -> str:
+    return f"{x:.3g}" if isinstance(x, (int, float)) else "-" if x is None else str(x)
+
+
+def verdict(rec) -> str:
+    """Status shown in the table: a refuted claim whose counterexample reproduced shows as `refuted`."""
+    if rec["status"] == "pass" and rec.get("kind") == "refuted":
+        return f"[{KIND_COLORS['refuted']}]refuted[/]"
+    return f"[{STATUS_COLORS.get(rec['status'], 'white')}]{rec['status']}[/]"
+
+
+def _kind(k: str) -> str:
+    return f"[{KIND_COLORS.get(k, 'white')}]{k}[/]"
+
+
 def summary_table(records) -> Table:
     table = Table(title="claims")
-    for col in ("claim", "value", "tolerance", "status", "seconds"):
+    for col in ("claim", "kind", "value", "tolerance", "verdict", "seconds"):
         table.add_column(col, justify="right" if col in ("value", "tolerance", "seconds") else "left")
-    colors = {"pass": "green", "fail": "red", "error": "magenta", "skipped": "yellow"}
     for r in records:
-        v, tol = r.get("value"), r.get("tolerance")
-        fmt = lambda x: f"{x:.3g}" if isinstance(x, (int, float)) else "-" if x is None else str(x)  # noqa: E731
-        table.add_row(r["id"], fmt(v), fmt(tol), f"[{colors.get(r['status'], 'white')}]{r['status']}[/]",
+        table.add_row(r["id"], _kind(r.get("kind", "")), _fmt(r.get("value")), _fmt(r.get("tolerance")), verdict(r),
                       f"{r['seconds']:.1f}")
     return table
 
 
+def _badness(rec) -> float:
+    """How far a record is from failing: value / tolerance (value itself at tolerance 0); errors rank worst."""
+    v, tol = rec.get("value"), rec.get("tolerance")
+    if v is None:
+        return float("inf")
+    return v / tol if tol else v
+
+
+def per_claim(records, ids) -> list[dict]:
+    """Over seeds: passes out of runs and the worst value (largest value / tolerance) per claim."""
+    rows = []
+    for cid in ids:
+        recs = [r for r in records if r["id"] == cid]
+        if not recs:
+            continue
+        worst = max(recs, key=_badness)
+        rows.append(dict(id=cid, kind=recs[0].get("kind"), passes=sum(r["status"] == "pass" for r in recs),
+                         runs=len(recs), failing_seeds=[r["seed"] for r in recs if r["status"] != "pass"],
+                         worst_value=worst.get("value"), worst_seed=worst["seed"], tolerance=worst.get("tolerance"),
+                         seconds=sum(r["seconds"] for r in recs)))
+    return rows
+
+
+def seeds_table(rows, n_seeds: int) -> Table:
+    table = Table(title=f"claims over {n_seeds} seeds")
+    for col in ("claim", "kind", "passes", "worst value", "tolerance", "failing seeds", "seconds"):
+        table.add_column(col, justify="left" if col in ("claim", "kind", "failing seeds") else "right")
+    for r in rows:
+        c = "green" if r["passes"] == r["runs"] else "red"
+        table.add_row(r["id"], _kind(r["kind"]), f"[{c}]{r['passes']}/{r['runs']}[/]", _fmt(r["worst_value"]),
+                      _fmt(r["tolerance"]), ",".join(map(str, r["failing_seeds"])) or "-", f"{r['seconds']:.1f}")
+    return table
+
+
+def _timeout_record(c, ctx, seconds):
+    return {"id": c.id, "statement": c.statement, "source": c.source, "kind": c.kind, "seed": ctx.seed,
+            "status": "error", "metric": "", "value": None, "tolerance": None,
+            "details": {"error": f"claim exceeded --timeout {seconds:g} s"}, "seconds": seconds,
+            "device": str(ctx.device)}
+
+
 def main(argv=None) -> int:
-    args = parse_args(argv)
     console = Console()
+    try:
+        args = parse_args(argv)
+        if args.list:
+            return list_claims(console)
+        device = pick_device(args.device)
+        check_out(args.out)
+    except (BadArgument, ValueError, RuntimeError) as exc:
+        print(f"python -m verify.all: error: {exc}", file=sys.stderr)
+        return 2
     torch.set_default_dtype(torch.float64)
     registry = load_all()
-    if args.list:
-        for cid, c in registry.items():
-            console.print(f"{cid}: {c.statement} [{c.source}]")
-        return 0
-    device = pick_device(args.device)
     if device.type == "cpu":
         torch.set_num_threads(1)  # networks here are small: thread fan-out costs more than it gains
-    ctx = Context(quick=args.quick, seed=args.seed, device=device, out=args.out)
     ids = select(list(registry), args.only)
     if not ids:
-        console.print(f"[red]no claim matches --only {args.only!r}[/]")
+        print(f"python -m verify.all: error: argument --only: no claim matches {args.only!r}", file=sys.stderr)
         return 2
     report_path = args.out / "report.json"
-    env = environment(str(device), args.seed, args.quick)
+    env = environment(str(device), args.seeds[0] if len(args.seeds) == 1 else args.seeds, args.quick)
     records: list[dict] = []
     start = time.perf_counter()
+    total = len(ids) * len(args.seeds)
 
     def write(interrupted: bool = False):
         counts = {s: sum(r["status"] == s for r in records) for s in ("pass", "fail", "error", "skipped")}
-        write_atomic(report_path, {"environment": env, "records": records, "summary": counts,
-                                   "complete": not interrupted and len(records) == len(ids),
-                                   "seconds": time.perf_counter() - start})
+        payload = {"environment": env, "records": records, "summary": counts,
+                   "complete": not interrupted and len(records) == total, "seconds": time.perf_counter() - start}
+        if len(args.seeds) > 1:
+            payload["per_claim"] = per_claim(records, ids)
+        write_atomic(report_path, payload)
 
     try:
-        for k, cid in enumerate(ids, 1):
-            console.print(f"[{k}/{len(ids)}] {cid} ...", end=" ")
-            with time_limit(args.timeout):
-                try:
-                    rec = run_claim(registry[cid], ctx)
-                except ClaimTimeout as exc:
-                    rec = {"id": cid, "statement": registry[cid].statement, "source": registry[cid].source,
-                           "status": "error", "metric": "", "value": None, "tolerance": None,
-                           "details": {"error": str(exc)}, "seconds": args.timeout, "device": str(device)}
-            records.append(rec)
-            nw = sum(w["count"] for w in rec["details"].get("warnings", []))
-            console.print(f"{rec['status']} ({rec['seconds']:.1f} s{f', {nw} warnings in the report' if nw else ''})")
-            write()
+        k = 0
+        for seed in args.seeds:
+            ctx = Context(quick=args.quick, seed=seed, device=device, out=args.out if len(args.seeds) == 1
+                          else args.out / f"seed{seed}")
+            for cid in ids:
+                k += 1
+                tag = f" seed {seed}" if len(args.seeds) > 1 else ""
+                console.print(f"[{k}/{total}] {cid}{tag} ...", end=" ")
+                with time_limit(args.timeout):
+                    try:
+                        rec = run_claim(registry[cid], ctx)
+                    except ClaimTimeout:
+                        rec = _timeout_record(registry[cid], ctx, args.timeout)
+                records.append(rec)
+                nw = sum(w["count"] for w in rec["details"].get("warnings", []))
+                console.print(f"{verdict(rec)} ({rec['seconds']:.1f} s"
+                              f"{f', {nw} warnings in the report' if nw else ''})")
+                write()
     except KeyboardInterrupt:
         write(interrupted=True)
         console.print(f"[yellow]interrupted: {len(records)} finished records written to {report_path}[/]")
         return 130
-    console.print(summary_table(records))
+    if len(args.seeds) == 1:
+        console.print(summary_table(records))
+    else:
+        console.print(seeds_table(per_claim(records, ids), len(args.seeds)))
     console.print(f"report: {report_path}  ({time.perf_counter() - start:.1f} s)")
     return 0 if all(r["status"] in ("pass", "skipped") for r in records) else 1
+
+
+def list_claims(console: Console) -> int:
+    registry = load_all()
+    for kind, meaning in KINDS.items():
+        console.print(f"{_kind(kind)}: {meaning}", soft_wrap=True)
+    for cid, c in registry.items():
+        console.print(f"{cid} ({_kind(c.kind)}): {c.statement} [{c.source}]", soft_wrap=True)
+    return 0
 
 
 if __name__ == "__main__":

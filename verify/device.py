@@ -9,9 +9,12 @@ import torch
 def pick_device(name: str | None = None) -> torch.device:
     if name in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"argument --device: {name!r} is not a device (auto, cpu, cuda or cuda:N)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available on this machine; use 'cpu' or 'auto'")
+        raise ValueError(f"argument --device: {name!r}: CUDA is not available on this machine; use 'cpu' or 'auto'")
     return dev
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .registry import REGISTRY, Claim, Context, Measurement, claim, run_claim
+from .registry import (CALIBRATIONS, KINDS, REGISTRY, Claim, Context, Measurement, calibrated, calibration, claim,
+                       run_claim)
 
 
 def _import_error_claim(name: str, exc: Exception) -> None:
@@ -14,7 +15,7 @@ def _import_error_claim(name: str, exc: Exception) -> None:
 
     cid = f"{name}.import"
     if cid not in REGISTRY:
-        REGISTRY[cid] = Claim(cid, f"claims module verify.claims.{name} imports", "package", fail)
+        REGISTRY[cid] = Claim(cid, f"claims module verify.claims.{name} imports", "package", fail, "derived")
 
 
 def load_all() -> dict[str, Claim]:
@@ -27,4 +28,4 @@ def load_all() -> dict[str, Claim]:
     return REGISTRY
 
 
-__all__ = ["REGISTRY", "Claim", "Context", "Measurement", "claim", "run_claim", "load_all"]
+__all__ = ["CALIBRATIONS", "KINDS", "REGISTRY", "calibrated", "calibration", "Claim", "Context", "Measurement", "claim", "run_claim", "load_all"]

@@ -52,7 +52,7 @@ def _compare(ctx, kind, X, y, params0, predictions, depth=2):
 
 
 @claim("dln.flow.limit", "GF on a pm DLN converges to argmin_{Xb=y} Q_alpha(b), alpha from 1e-3 to 10",
-       "Woodworth et al. 2020, arXiv 2002.09277, Thm 1")
+       "Woodworth et al. 2020, arXiv 2002.09277, Thm 1", kind="derived")
 def flow_limit_claim(ctx: Context) -> Measurement:
     alphas = np.array([1e-3, 1e-2, 1e-1, 1.0, 10.0])
     seeds = 2 if ctx.quick else 5
@@ -71,7 +71,7 @@ def flow_limit_claim(ctx: Context) -> Measurement:
 
 
 @claim("dln.flow.depth", "GF on a depth-D DLN (D = 3, 4) converges to argmin_{Xb=y} Q^D_alpha(b)",
-       "Woodworth et al. 2020, arXiv 2002.09277, Thm 3")
+       "Woodworth et al. 2020, arXiv 2002.09277, Thm 3", kind="derived")
 def flow_depth_claim(ctx: Context) -> Measurement:
     # small alpha makes depth-D flows stiff (slow modes ~ alpha^(D-2)): 1e-2 only at --full size
     alphas = np.array([1e-1, 0.3, 1.0]) if ctx.quick else np.array([1e-2, 1e-1, 1.0])
@@ -92,7 +92,7 @@ def flow_depth_claim(ctx: Context) -> Measurement:
 
 
 @claim("dln.flow.shape", "GF on a uv DLN from random unequal (u0, v0) converges to argmin_{Xb=y} D_phi_c(b, u0 v0)",
-       "Azulay et al. 2021, arXiv 2102.09769, Thm 4.1")
+       "Azulay et al. 2021, arXiv 2102.09769, Thm 4.1", kind="derived")
 def flow_shape_claim(ctx: Context) -> Measurement:
     R = 4 if ctx.quick else 12
     n, d, k = (6, 15, 3) if ctx.quick else (20, 60, 5)
@@ -151,7 +151,7 @@ def _small_alpha_rate(X, y, band=(1e-10, 1e-3)):
 
 @claim("dln.flow.regimes", "alpha -> 0: b_alpha -> min-l1 at the derived rate alpha^(2(1 - max_off|s|)) "
        "(D = 2) / alpha^D (D = 3); alpha -> inf: b_alpha -> min-l2 at rate alpha^-4",
-       "Woodworth et al. 2020, arXiv 2002.09277, Thm 2; rates derived in theory.dln.limits / depth")
+       "Woodworth et al. 2020, arXiv 2002.09277, Thm 2; rates derived in theory.dln.limits / depth", kind="derived")
 def regimes_claim(ctx: Context) -> Measurement:
     rng = ctx.generator(30)
     R = 3 if ctx.quick else 10
@@ -197,7 +197,7 @@ def regimes_claim(ctx: Context) -> Measurement:
 
 
 @claim("dln.flow.trajectory", "Isotropic design (X^T X / n = I): GF trajectory equals the closed-form b(t)",
-       "Woodworth et al. 2020, arXiv 2002.09277; closed form derived in theory.dln.isotropic")
+       "Woodworth et al. 2020, arXiv 2002.09277; closed form derived in theory.dln.isotropic", kind="derived")
 def trajectory_claim(ctx: Context) -> Measurement:
     rng = ctx.generator(40)
     d = 5
@@ -227,7 +227,7 @@ def trajectory_claim(ctx: Context) -> Measurement:
 
 
 @claim("dln.gd.order", "GD with step eta converges to a limit within O(eta) of the GF prediction (order 1)",
-       "Even et al. 2023, arXiv 2302.08982 (alpha_inf shrinks by O(eta)); Woodworth et al. 2020")
+       "Even et al. 2023, arXiv 2302.08982 (alpha_inf shrinks by O(eta)); Woodworth et al. 2020", kind="derived")
 def gd_order_claim(ctx: Context) -> Measurement:
     rng = ctx.generator(50)
     n, d = 5, 12

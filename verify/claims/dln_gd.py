@@ -24,7 +24,7 @@ def _run(kind, X, y, alphas, etas, steps, batches=None, tol=1e-24):
 
 
 @claim("dln.gd.exact", "GD and SGD (batch 1, n/4) limits equal argmin D_psi_{alpha_inf}(b, b~0) from the recorded run",
-       EVEN)
+       EVEN, kind="derived")
 def gd_exact(ctx: Context) -> Measurement:
     rng = ctx.generator(offset=53)
     n, d = 8, 20
@@ -78,7 +78,7 @@ def _bound_sweep(X, y, alpha, etas):
 
 
 @claim("dln.gd.noncentered", "non-centered data: converged GD runs satisfy sum mu_i^2 |b_i| <= 1/eta (uv); large "
-       "steps move a kernel-regime init toward sparser solutions", "Nacson et al. 2022 (ICML); Even et al. 2023")
+       "steps move a kernel-regime init toward sparser solutions", "Nacson et al. 2022 (ICML); Even et al. 2023", kind="derived")
 def gd_noncentered(ctx: Context) -> Measurement:
     rng = ctx.generator(offset=59)
     n, d = 10, 30
@@ -114,7 +114,7 @@ def gd_noncentered(ctx: Context) -> Measurement:
 
 
 @claim("dln.sgd.benefit", "sparse regression: SGD shrinks alpha_inf uniformly, GD mostly on the support; SGD test "
-       "error below GD's at the same step (over seeds)", EVEN)
+       "error below GD's at the same step (over seeds)", EVEN, kind="empirical")
 def sgd_benefit(ctx: Context) -> Measurement:
     # 16 seeds at quick size: the GD - SGD gap is ~0.04 with a per-seed spread of 0.03-0.06, so 4 seeds (0.036 +-
     # 0.022) or 8 (seed 2: 0.041 +- 0.021) sit at 2 SE; eta = 0.05 is a quarter of SGD's divergence threshold here.

@@ -42,7 +42,7 @@ def _jump_errors(taus, b, times, saddles):
 @claim("dln.flow.saddles",
        "At vanishing init a uv DLN jumps between the saddles of the limiting algorithm at its jump times "
        "(tau = t/ln(1/alpha)); the final saddle is the min-l1 interpolator",
-       "Pesme & Flammarion 2023, arXiv 2304.00488, Alg. 1 and Thm 2")
+       "Pesme & Flammarion 2023, arXiv 2304.00488, Alg. 1 and Thm 2", kind="derived")
 def saddles(ctx: Context) -> Measurement:
     with one_thread():
         return _saddles(ctx)
@@ -147,7 +147,7 @@ def _sparse_problem(rng, n, d, k, noise):
        "For a sparse target, the test error of the uv DLN solution follows the Q_alpha (and Bregman phi_c) "
        "prediction across init scale and init shape, changing monotonically from kernel (large alpha / "
        "unbalanced) to rich (small alpha / balanced)",
-       "Woodworth et al. 2020, arXiv 2002.09277, Sec. 4; Azulay et al. 2021, arXiv 2102.09769, Thm 4.1")
+       "Woodworth et al. 2020, arXiv 2002.09277, Sec. 4; Azulay et al. 2021, arXiv 2102.09769, Thm 4.1", kind="derived")
 def generalization(ctx: Context) -> Measurement:
     with one_thread():
         return _generalization(ctx)

@@ -20,7 +20,7 @@ def _problem(rng, n, d):
     return X, rng.standard_normal(n)
 
 
-@claim("linear.init.single", "GD on a linear model from w0 converges to w0 + X^+(y - X w0)", SOURCE + ", Sec. 3")
+@claim("linear.init.single", "GD on a linear model from w0 converges to w0 + X^+(y - X w0)", SOURCE + ", Sec. 3", kind="derived")
 def single(ctx: Context) -> Measurement:
     with one_thread():
         rng = ctx.generator(offset=601)
@@ -41,7 +41,7 @@ def single(ctx: Context) -> Measurement:
 @claim("linear.init.deep",
        "A balanced depth-N scalar-output linear net (N = 2, 3, 4) converges under GF to X^+ y + kappa P_perp w0, "
        "kappa^(2N/(N-1)) ||w0||^2 = ||X^+ y||^2 + kappa^2 ||P_perp w0||^2; the null-space part keeps w0's direction",
-       SOURCE + ", Sec. 4; Arora, Cohen, Hazan 2018, arXiv 1802.06509")
+       SOURCE + ", Sec. 4; Arora, Cohen, Hazan 2018, arXiv 1802.06509", kind="derived")
 def deep(ctx: Context) -> Measurement:
     with one_thread():
         rng = ctx.generator(offset=602)
@@ -76,7 +76,7 @@ def deep(ctx: Context) -> Measurement:
 @claim("linear.init.wide",
        "A depth-3 linear net with standard Gaussian init (N(0, 1/fan_in)) approaches the one-layer solution "
        "w0 + X^+(y - X w0) of its own end-to-end init w0 as the width grows (widths 100, 400, 1600)",
-       SOURCE + ", Sec. 5 (wide networks)")
+       SOURCE + ", Sec. 5 (wide networks)", kind="empirical")
 def wide(ctx: Context) -> Measurement:
     with one_thread():
         rng = ctx.generator(offset=603)

@@ -33,7 +33,7 @@ def _rel(X, Y):
 
 
 @claim("mf.commuting.limit", "commuting sensing, W = U U^T from alpha I: GF trajectory and limit equal the closed form "
-       "Q diag(alpha^2 exp(-4 a^T S)) Q^T", f"{GUNASEKAR}, Sec. 3 / Thm 1")
+       "Q diag(alpha^2 exp(-4 a^T S)) Q^T", f"{GUNASEKAR}, Sec. 3 / Thm 1", kind="derived")
 def commuting_limit_claim(ctx: Context) -> Measurement:
     rng = ctx.generator(offset=401)
     d, m = (6, 3) if ctx.quick else (12, 6)
@@ -69,7 +69,7 @@ def commuting_limit_claim(ctx: Context) -> Measurement:
 
 
 @claim("mf.commuting.nuclear", "commuting sensing: as alpha -> 0 the limit tends to the minimum-trace solution, "
-       "error ~ alpha^(2(1 - max_off s_j)) with s = a^T nu* the LP dual certificate", f"{GUNASEKAR}, Sec. 3")
+       "error ~ alpha^(2(1 - max_off s_j)) with s = a^T nu* the LP dual certificate", f"{GUNASEKAR}, Sec. 3", kind="derived")
 def commuting_nuclear_claim(ctx: Context) -> Measurement:
     rng = ctx.generator(offset=402)
     d, m = (8, 3) if ctx.quick else (20, 8)
@@ -103,7 +103,7 @@ def _gf_to_fit(rhs, U0, resid, t_max=1e8, tol=1e-8):
 
 @claim("mf.sensing.nuclear", "non-commuting (Gaussian) sensing and completion, W = U U^T at small alpha: the gap "
        "||W_GF||_* / min ||W||_* - 1 shrinks as alpha decreases (measured; a conjecture)",
-       f"{GUNASEKAR}, Conjecture 1", conjecture=True)
+       f"{GUNASEKAR}, Conjecture 1", kind="refuted")
 def sensing_nuclear_claim(ctx: Context) -> Measurement:
     d, m = (4, 6) if ctx.quick else (10, 40)
     # Down to 1e-8: on completion seed 2 the gap falls only ~0.03 a decade for alpha >= 1e-4 (a rank-2
@@ -168,7 +168,7 @@ def sensing_nuclear_claim(ctx: Context) -> Measurement:
 
 
 @claim("mf.deep.endtoend", "depth N = 2, 3, 4, balanced init: the N-factor GF end-to-end matrix and its singular "
-       "values follow the end-to-end ODE and the singular-value ODE", f"{ARORA}, Thm 1 and Thm 3")
+       "values follow the end-to-end ODE and the singular-value ODE", f"{ARORA}, Thm 1 and Thm 3", kind="derived")
 def deep_endtoend_claim(ctx: Context) -> Measurement:
     rng = ctx.generator(offset=404)
     d, m = (4, 10) if ctx.quick else (8, 40)
@@ -214,7 +214,7 @@ def _completion_2x2():
 
 @claim("mf.norms.divergence", "2x2 completion (W12 = W21 = 1, W22 = 0), depth 2 and 3, det W(0) > 0: det keeps its "
        "sign, |W11| ~ loss^(-1/2) -> inf, Schatten norms grow, effective rank falls; det W(0) < 0 converges",
-       "Razin & Cohen 2020, arXiv 2005.06398, Sec. 3")
+       "Razin & Cohen 2020, arXiv 2005.06398, Sec. 3", kind="derived")
 def norms_divergence_claim(ctx: Context) -> Measurement:
     mask, M = _completion_2x2()
     n_obs = mask.sum()
@@ -285,7 +285,7 @@ def norms_divergence_claim(ctx: Context) -> Measurement:
 
 @claim("mf.tracenorm.identity", "||W||_* = min_{U V^T = W} (||U||_F^2 + ||V||_F^2)/2: proved for 2x2, attained by "
        "SVD-balanced factors and exceeded by other factorizations of drawn matrices",
-       "Srebro et al. 2005; Neyshabur, Tomioka, Srebro 2014, arXiv 1412.6614")
+       "Srebro et al. 2005; Neyshabur, Tomioka, Srebro 2014, arXiv 1412.6614", kind="derived")
 def tracenorm_claim(ctx: Context) -> Measurement:
     d = tracenorm()
     rng = ctx.generator(offset=405)
@@ -314,7 +314,7 @@ def tracenorm_claim(ctx: Context) -> Measurement:
 
 @claim("mf.width.weightdecay", "weight-decayed U V^T of width k >= rank(convex solution) equals the nuclear-norm "
        "regularized completion; test error is flat in k; below that rank it is not",
-       "Srebro et al. 2005; Neyshabur et al. 2014, arXiv 1412.6614; THEORY §3")
+       "Srebro et al. 2005; Neyshabur et al. 2014, arXiv 1412.6614; THEORY §3", kind="derived")
 def width_claim(ctx: Context) -> Measurement:
     rng = ctx.generator(offset=406)
     n, r0 = (10, 3) if ctx.quick else (30, 5)
@@ -348,7 +348,7 @@ def width_claim(ctx: Context) -> Measurement:
 
 
 @claim("mf.deep.lowrank", "matrix completion from equal small init: effective rank of the GD solution decreases with "
-       "depth N = 1, 2, 3; reconstruction error per depth (mean, std over seeds)", f"{ARORA}, Sec. 4 / Fig. 1")
+       "depth N = 1, 2, 3; reconstruction error per depth (mean, std over seeds)", f"{ARORA}, Sec. 4 / Fig. 1", kind="empirical")
 def deep_lowrank_claim(ctx: Context) -> Measurement:
     n, r0, frac = (30, 3, 0.3) if ctx.quick else (100, 5, 0.3)
     seeds, alpha = 3, 0.05

@@ -43,25 +43,71 @@ class Measurement:
     plots: list[str] = field(default_factory=list)
 
 
+KINDS = {
+    "derived": "follows from a derivation in theory/; holds on every seed at a tolerance derived from the numerics",
+    "empirical": "a measured regularity without proof; its band or test level is calibrated on seeds other than 0-9",
+    "refuted": "a stated result shown false; passes when its documented counterexample reproduces",
+}
+
+
 @dataclass
 class Claim:
     id: str
     statement: str
     source: str
     fn: Callable[[Context], Measurement]
-    conjecture: bool = False
+    kind: str = "derived"
 
 
 REGISTRY: dict[str, Claim] = {}
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 
 
-def claim(id: str, statement: str, source: str, conjecture: bool = False):
-    """Register ``fn(ctx) -> Measurement`` under a stable dotted id."""
+@dataclass
+class Calibration:
+    """How an empirical claim's band is measured: a per-seed statistic over seeds disjoint from 0-9, and the rule
+    that turns the per-seed statistics into the band (``python -m verify.calibrate`` writes the result)."""
+
+    statistic: Callable[[Context], dict]
+    band: Callable[[list[dict]], dict]
+    seeds: range
+    rule: str
+
+
+CALIBRATIONS: dict[str, Calibration] = {}
+
+
+def calibration(id: str, seeds: range, rule: str, band: Callable[[list[dict]], dict]):
+    """Register ``statistic(ctx) -> dict`` as the calibration of empirical claim ``id``."""
+    if set(seeds) & set(range(10)):
+        raise ValueError(f"calibration of {id!r}: seeds must be disjoint from the checked seeds 0-9")
+
+    def deco(fn):
+        CALIBRATIONS[id] = Calibration(fn, band, seeds, rule)
+        return fn
+
+    return deco
+
+
+def calibrated(id: str) -> dict:
+    """The stored band of an empirical claim (its seeds, rule and values); missing means not yet calibrated."""
+    import json
+
+    data = json.loads(CALIBRATION_FILE.read_text()) if CALIBRATION_FILE.exists() else {}
+    if id not in data:
+        raise RuntimeError(f"{id} has no calibrated band: run python -m verify.calibrate {id}")
+    return data[id]
+
+
+def claim(id: str, statement: str, source: str, *, kind: str):
+    """Register ``fn(ctx) -> Measurement`` under a stable dotted id with its verdict kind (``KINDS``)."""
+    if kind not in KINDS:
+        raise ValueError(f"claim {id!r}: kind must be one of {tuple(KINDS)}, got {kind!r}")
 
     def deco(fn):
         if id in REGISTRY:
             raise ValueError(f"claim id {id!r} registered twice")
-        REGISTRY[id] = Claim(id, statement, source, fn, conjecture)
+        REGISTRY[id] = Claim(id, statement, source, fn, kind)
         return fn
 
     return deco
@@ -103,8 +149,8 @@ def _warning_counts(caught) -> list[dict[str, Any]]:
 def run_claim(c: Claim, ctx: Context) -> dict[str, Any]:
     """Run one claim; any exception becomes an ``error`` record, never a crash of the run."""
     start = time.perf_counter()
-    record: dict[str, Any] = {"id": c.id, "statement": c.statement, "source": c.source,
-                              "device": str(ctx.device)}
+    record: dict[str, Any] = {"id": c.id, "statement": c.statement, "source": c.source, "kind": c.kind,
+                              "seed": ctx.seed, "device": str(ctx.device)}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -118,7 +164,5 @@ def run_claim(c: Claim, ctx: Context) -> dict[str, Any]:
                                    "traceback": traceback.format_exc(limit=8)})
     if caught:
         record["details"]["warnings"] = _warning_counts(caught)
-    if c.conjecture:
-        record["details"]["conjecture"] = True
     record["seconds"] = time.perf_counter() - start
     return jsonable(record)

@@ -23,7 +23,7 @@ RECIPE = dict(n_train=500, epochs=60, lr=6.0, batch=50)
        "Two-layer ReLU nets trained to zero training error on sklearn digits without regularization: test error at "
        "the largest width is lower than at the smallest width reaching zero training error (> 3 SE over seeds); "
        "the parameter count grows with width while the l2 path norm stays bounded",
-       "Neyshabur, Tomioka, Srebro 2014, arXiv 1412.6614, Sec. 2 / Fig. 1")
+       "Neyshabur, Tomioka, Srebro 2014, arXiv 1412.6614, Sec. 2 / Fig. 1", kind="empirical")
 def width_sweep(ctx: Context) -> Measurement:
     widths = [4, 16, 64, 256, 1024] if ctx.quick else [2**p for p in range(2, 13)]
     n_seeds = 4 if ctx.quick else 8
@@ -91,7 +91,7 @@ def _random_net(rng, m, d, k):
 @claim("relu.path.measures",
        "Exact breakpoints along a segment: f is linear between consecutive breakpoints (to 1e-12 relative); "
        "directional derivative, gradient gap and chord-deviation integrals agree with dense-grid finite differences",
-       "Kubo et al. 2019, arXiv 1903.01997 (definitions in numerics/relu.py)")
+       "Kubo et al. 2019, arXiv 1903.01997 (definitions in numerics/relu.py)", kind="derived")
 def path_measures(ctx: Context) -> Measurement:
     rng = ctx.generator(offset=602)
     cases = [(3, 2, 1), (50, 10, 1), (400, 64, 3), (1000, 8, 2)]
@@ -157,7 +157,7 @@ def path_measures(ctx: Context) -> Measurement:
 @claim("relu.path.init",
        "At random init, the arc-cosine-kernel closed forms (kinks per unit theta/pi, E|gap|^2, Var of the gap along "
        "and across u, Var of the chord deviation at t) match Monte Carlo within 4 SE, and do not depend on width",
-       "Kubo et al. 2019, arXiv 1903.01997; Cho & Saul 2009 arc-cosine kernels; THEORY.md §5")
+       "Kubo et al. 2019, arXiv 1903.01997; Cho & Saul 2009 arc-cosine kernels; THEORY.md §5", kind="derived")
 def path_init(ctx: Context) -> Measurement:
     rng = ctx.generator(offset=603)
     gen = torch.Generator().manual_seed(ctx.seed * 7919 + 603)
@@ -206,7 +206,7 @@ def _pairs(rng, X, n_pairs):
 @claim("relu.path.training",
        "Between pairs of training samples, trained nets (SGD, digits) are straighter relative to the chord than at "
        "init (straightness defect kappa = |c|_L2 / |f'|_L2 falls), in every pair-distance tercile, > 3 SE over seeds",
-       "Kubo et al. 2019, arXiv 1903.01997 (the direction was measured here before it was stated)")
+       "Kubo et al. 2019, arXiv 1903.01997 (the direction was measured here before it was stated)", kind="empirical")
 def path_training(ctx: Context) -> Measurement:
     rng = ctx.generator(offset=604)
     width, n_seeds = 256, (6 if ctx.quick else 16)
