@@ -161,13 +161,16 @@ def min_sharpness_n1(x, y: float) -> tuple[np.ndarray, float]:
 def min_sharpness(X, y, eps: float = 1e-10) -> MinSharpness:
     """min_{Xb=y} lambda_max(X diag|b| X^T / n): primal and dual SDPs (cvxpy + Clarabel), certified gap.
 
-    Solved for (X / sx, y / sy) with powers of 2 sx, sy (Clarabel's tolerances are absolute): b = b' sy / sx and
-    lambda = lambda' sx sy exactly.
+    Solved for (X / sx, y / sy) with powers of 2 sx, sy (Clarabel's tolerances are absolute), sy chosen so that the
+    optimum is near 1: b = b' sy / sx and lambda = lambda' sx sy exactly.
     """
     X, y = _checked(X, y)
     eps = positive_scalar(eps, "eps")
     sx, sy = pow2_scale(np.abs(X).max()), pow2_scale(np.abs(y).max())
     r = _min_sharpness(X / sx, y / sy, eps)
+    if r.value > 0 and not 0.25 <= r.value <= 4:   # lambda is linear in y: re-solve with the optimum near 1
+        sy *= float(2.0 ** np.round(np.log2(r.value)))
+        r = _min_sharpness(X / sx, y / sy, eps)
     k = sx * sy
     # both SDPs stop at gap eps = 1e-10 (default); a certified gap above 1e-6 relative means they did not converge
     status = r.status if r.gap <= 1e-6 * max(abs(r.value), 1e-300) else f"inaccurate (certified gap {r.gap:.3g})"

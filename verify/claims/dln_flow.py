@@ -18,6 +18,10 @@ STOP_RESIDUAL = 1e-12            # ||Xb - y|| / ||y|| at which the flow counts a
                                  # b = w+^2 - w-^2 at alpha = 10 is ~1e-13)
 
 
+BOUNDED_METRIC = ("max relative error ||b_GF - b_pred|| / ||b_pred|| + the integrator's global error estimate "
+                  "(|b at rtol 1e-12 - b at rtol 1e-9| / ||b||)")
+
+
 def _instances(ctx: Context, R: int, n: int, d: int, k: int, offset: int):
     rng = ctx.generator(offset)
     X = rng.standard_normal((R, n, d))
@@ -62,9 +66,9 @@ def flow_limit_claim(ctx: Context) -> Measurement:
     a = np.tile(alphas, seeds)
     preds = [flow_limit(X[r], y[r], a[r]) for r in range(len(a))]
     err, integ, res = _compare(ctx, "pm", X, y, net.init_params("pm", a, d), preds)
-    # Tolerance 1e-8: the integrator's global error (estimated by the rtol 1e-10 re-run, <= 1e-9 when the
-    # claim is sound) plus the predictor's KKT residual (<= 1e-13); 1e-8 leaves an order of magnitude.
-    return Measurement("max relative error ||b_GF - b_pred|| / ||b_pred||", float(err.max()), 1e-8, details={
+    # Tolerance 1e-8: the integrator's global error (estimated by the rtol 1e-9 re-run and added to the value) plus
+    # the predictor's KKT residual (<= 1e-13); 1e-8 leaves an order of magnitude.
+    return Measurement(BOUNDED_METRIC, float(np.max(err + integ)), 1e-8, details={
         "alpha": a, "relative_error": err, "integrator_error_estimate": integ,
         "predictor_residual": [p.residual for p in preds], "newton_iterations": [p.iterations for p in preds],
         "flow_time": res.t_final, "rhs_evaluations": res.nfev, "n": n, "d": d, "support": k})
@@ -82,13 +86,13 @@ def flow_depth_claim(ctx: Context) -> Measurement:
         X, y = np.repeat(X, len(alphas), 0), np.repeat(y, len(alphas), 0)
         preds = [flow_limit(X[r], y[r], alphas[r], depth=D) for r in range(len(alphas))]
         err, integ, res = _compare(ctx, "pm", X, y, net.init_params("pm", alphas, d, depth=D), preds, depth=D)
-        worst = max(worst, float(err.max()))
+        worst = max(worst, float(np.max(err + integ)))
         details[f"D={D}"] = {"alpha": alphas, "relative_error": err, "integrator_error_estimate": integ,
                              "predictor_residual": [p.residual for p in preds],
                              "predictor_status": [p.status for p in preds]}
     # 1e-7: integrator error as in dln.flow.limit, plus the dual's float64 floor near |s| -> 1
     # (relative precision ~ 1e-16 / (1 - |s|), 1 - |s| ~ alpha^(D-2)), <= 1e-12 at alpha = 1e-2.
-    return Measurement("max relative error ||b_GF - b_pred|| / ||b_pred||", worst, 1e-7, details=details)
+    return Measurement(BOUNDED_METRIC, worst, 1e-7, details=details)
 
 
 @claim("dln.flow.shape", "GF on a uv DLN from random unequal (u0, v0) converges to argmin_{Xb=y} D_phi_c(b, u0 v0)",
@@ -105,7 +109,7 @@ def flow_shape_claim(ctx: Context) -> Measurement:
     err, integ, _ = _compare(ctx, "uv", X, y, params0, preds)
     c = np.abs(u0**2 - v0**2) / 2
     # 1e-8 as in dln.flow.limit (same integrator tolerances, raw (u, v) coordinates).
-    return Measurement("max relative error ||b_GF - b_pred|| / ||b_pred||", float(err.max()), 1e-8, details={
+    return Measurement(BOUNDED_METRIC, float(np.max(err + integ)), 1e-8, details={
         "init_scale": scale.ravel(), "relative_error": err, "integrator_error_estimate": integ,
         "min_c": c.min(axis=1), "predictor_residual": [p.residual for p in preds]})
 
@@ -207,11 +211,16 @@ def trajectory_claim(ctx: Context) -> Measurement:
     bstar = rng.standard_normal(d)
     y = X @ bstar
     times = np.geomspace(1e-2, 50.0, 20)
-    res, b = net.train_gf("pm", X, y, net.init_params("pm", alphas, d), times, rtol=RTOL, atol=ATOL, method="DOP853")
-    errs = []
+    # Radau: explicit DOP853 at rtol 1e-12 drifted to 6e-8 at alpha = 1 (seeds 6, 8; checked against the closed form
+    # in mpmath: the closed form is exact to 1e-15, the integrator was the wrong side); Radau stays at ~1e-13.
+    runs = [net.train_gf("pm", X, y, net.init_params("pm", alphas, d), times, rtol=rt, atol=ATOL * rt / RTOL,
+                         method="Radau") for rt in (RTOL, RTOL_CHECK)]
+    (res, b), (_, b_check) = runs
+    errs, integ = [], []
     for r, a in enumerate(alphas):
         pred = isotropic_trajectory(times, bstar, a)
         errs.append(np.max(np.linalg.norm(b[:, r].numpy() - pred, axis=1)) / np.linalg.norm(bstar))
+        integ.append(np.max(np.linalg.norm(b[:, r].numpy() - b_check[:, r].numpy(), axis=1)) / np.linalg.norm(bstar))
     fig, (ax,) = figure()
     for r, a in enumerate(alphas):
         pred = isotropic_trajectory(np.geomspace(1e-2, 50, 200), bstar, a)
@@ -220,9 +229,11 @@ def trajectory_claim(ctx: Context) -> Measurement:
     ax.set(xlabel="t", ylabel="b_1(t)", title="isotropic design: GF (dots) vs closed form")
     ax.legend(fontsize=7)
     plot = save(fig, ctx.plot_path("dln_flow_trajectory.png"))
-    # 1e-8: the closed form is exact; the integrator runs at rtol 1e-12 over t <= 50 (global error << 1e-9).
-    return Measurement("max_t ||b_GF(t) - b(t)|| / ||b*||", float(max(errs)), 1e-8,
-                       details={"alpha": alphas, "error": errs, "times": times, "rhs_evaluations": res.nfev},
+    # 1e-8: the closed form is exact; the integrator's global error is estimated by the rtol 1e-9 re-run and added.
+    return Measurement("max_t ||b_GF(t) - b(t)|| / ||b*|| + integrator error estimate (rtol 1e-12 vs 1e-9 run)",
+                       float(np.max(np.add(errs, integ))), 1e-8,
+                       details={"alpha": alphas, "error": errs, "integrator_error_estimate": integ, "times": times,
+                                "rhs_evaluations": res.nfev},
                        plots=[plot])
 
 
