@@ -23,7 +23,9 @@ def _run(kind, X, y, alphas, etas, steps, batches=None, tol=1e-24):
     return res, st
 
 
-@claim("dln.gd.exact", "GD and SGD (batch 1, n/4) limits equal argmin D_psi_{alpha_inf}(b, b~0) from the recorded run",
+@claim("dln.gd.exact", "the Even et al. identity and its bookkeeping: GD and SGD (batch 1, n/4) limits equal "
+       "argmin D_psi_{alpha_inf}(b, b~0) computed from the run's own recorded gradients (not an independent "
+       "prediction: alpha_inf and b~0 come from the run)",
        EVEN, kind="derived")
 def gd_exact(ctx: Context) -> Measurement:
     rng = ctx.generator(offset=53)
