@@ -164,9 +164,9 @@ def _sparse_problem(rng, n, d, k, noise):
 
 
 @claim("dln.init.generalization",
-       "For a sparse target, the test error of the uv DLN solution follows the Q_alpha (and Bregman phi_c) "
-       "prediction across init scale and init shape, changing monotonically from kernel (large alpha / "
-       "unbalanced) to rich (small alpha / balanced)",
+       "For a noisy sparse target, the test error of the trained uv DLN (GF) equals the Q_alpha (init scale, "
+       "alpha 1e-3..1e3) and Bregman phi_c (init shape) prediction pointwise (1e-6 relative); the direction of the "
+       "curves and the distance to the one-layer solution along the shape sweep are reported",
        "Woodworth et al. 2020, arXiv 2002.09277, Sec. 4; Azulay et al. 2021, arXiv 2102.09769, Thm 4.1", kind="derived")
 def generalization(ctx: Context) -> Measurement:
     with one_thread():
@@ -185,7 +185,7 @@ def _generalization(ctx: Context) -> Measurement:
 
     # scale: uv from (sqrt2 alpha, 0); 10 alphas over 6 decades
     alphas = np.logspace(-3, 3, 10)
-    pred_scale = np.array([test_err(flow_limit(X, y, a, parametrization="uv").b) for a in alphas])
+    pred_scale = _scale_curve(X, y, bstar, alphas)
     # shape at fixed scale: u0 = alpha0 s, v0 = alpha0 / s (product alpha0^2 fixed), c = alpha0^2 |s^2 - s^-2|/2
     alpha0 = 0.1
     shapes = np.logspace(0.02, 1.5, 6)
@@ -209,28 +209,16 @@ def _generalization(ctx: Context) -> Measurement:
     if res.status not in ("event", "ok") or float(np.max(rel)) > 1e-6:
         violations.append(f"trained vs predicted test error {np.max(rel):.3g} > 1e-6 (flow {res.status})")
     ds, dsh = np.diff(pred_scale), np.diff(pred_shape)
-    dir_scale = "increasing with alpha (rich generalizes better)" if np.all(ds > 0) else (
-        "decreasing with alpha" if np.all(ds < 0) else "non-monotone")
-    dir_shape = "increasing with unbalance (balanced generalizes better)" if np.all(dsh > 0) else (
-        "decreasing with unbalance" if np.all(dsh < 0) else "non-monotone")
-    if dir_scale == "non-monotone":
-        violations.append(f"predicted test error vs alpha not monotone: {pred_scale}")
-    if not np.all(np.diff(tr_scale) * np.sign(ds) > 0):
-        violations.append("trained test error vs alpha does not follow the predicted direction")
-    # Shape: THEORY §1 says more unbalanced at fixed product is more l2-like: distance to the one-layer (l2)
-    # solution from b0, X^+ y + P_perp b0, must fall with s. Test error vs shape is reported as measured: near
-    # balance b0/c = 2/|s^2 - s^-2| -> inf tilts the potential toward sign(b0) and can make it non-monotone.
+    dir_scale, dir_shape = _direction(ds, "alpha"), _direction(dsh, "unbalance")
+    # THEORY §1: more unbalanced at fixed product is more l2-like; the distance to the one-layer solution from b0,
+    # X^+ y + P_perp b0, is reported (not derived here, so not judged).
     bsh = bs[-1].numpy()[len(alphas):]
     b0 = (u0 * v0)[0]
-    l2_from_b0 = one_layer_limit(X, y, b0)
-    dist_l2 = np.linalg.norm(bsh - l2_from_b0, axis=1)
-    if not np.all(np.diff(dist_l2) < 0):
-        violations.append(f"distance to the l2 solution does not fall with unbalance: {dist_l2}")
+    dist_l2 = np.linalg.norm(bsh - one_layer_limit(X, y, b0), axis=1)
     l1 = test_err(min_l1(X, y)[0])
     l2 = test_err(min_l2(X, y))
     plot = _plot_generalization(ctx, alphas, pred_scale, tr_scale, shapes, pred_shape, tr_shape, l1, l2)
-    return Measurement(metric="violated conditions (pointwise trained/predicted test error - 1 <= 1e-6; "
-                              "monotone kernel-to-rich curve)",
+    return Measurement(metric="violated conditions (pointwise |trained/predicted test error - 1| <= 1e-6, flow ended)",
                        value=len(violations), tolerance=0,
                        details={"violations": violations, "max_rel_err": float(np.max(rel)), "n_d_k": [n, d, k],
                                 "alphas": alphas, "test_err_pred_scale": pred_scale, "test_err_trained_scale": tr_scale,
@@ -239,6 +227,38 @@ def _generalization(ctx: Context) -> Measurement:
                                 "direction_shape": dir_shape, "dist_to_l2_shape_trained": dist_l2, "test_err_min_l1": l1, "test_err_min_l2": l2,
                                 "flow": {"status": res.status, "nfev": res.nfev, "t_final": res.t_final}},
                        plots=[str(plot)])
+
+
+def _direction(diffs, name: str) -> str:
+    return (f"increasing with {name}" if np.all(diffs > 0) else f"decreasing with {name}" if np.all(diffs < 0)
+            else "non-monotone")
+
+
+def _scale_curve(X, y, bstar, alphas):
+    return np.array([np.sum((flow_limit(X, y, a, parametrization="uv").b - bstar) ** 2) for a in alphas])
+
+
+# Fixed counterexample instance: the noisy sparse problem drawn at seed 7 (generator offset 502), quick size.
+MONOTONE_SEED = 7
+
+
+@claim("dln.init.monotone", "'the test error moves monotonically from kernel to rich as the init scale alpha shrinks' "
+       "is false: on a fixed noisy sparse instance the predicted (Q_alpha) test error over alpha 1e-3..1e3 first "
+       "falls and then rises (reversal >= 100x its numerical error)",
+       "Woodworth et al. 2020, arXiv 2002.09277, Sec. 4 (curves shown monotone there)", kind="refuted")
+def init_monotone(ctx: Context) -> Measurement:
+    rng = Context(seed=MONOTONE_SEED).generator(offset=502)
+    X, y, bstar = _sparse_problem(rng, 12, 30, 3, noise=0.3)
+    alphas = np.logspace(-3, 3, 10)
+    curve = _scale_curve(X, y, bstar, alphas)
+    steps = np.diff(curve)
+    reversal = min(steps.max(), (-steps).max())
+    err = 1e-10 * curve.max()   # b from dual Newton to a KKT residual <= 1e-13, ||b|| = O(1)
+    return Measurement("numerical error / smaller of the largest rise and largest fall of the test-error curve",
+                       err / reversal if reversal > 0 else float("inf"), 1e-2,
+                       dict(instance=f"_sparse_problem(seed {MONOTONE_SEED}, offset 502, n=12, d=30, k=3, noise 0.3)",
+                            alphas=alphas, test_error=curve, largest_rise=steps.max(), largest_fall=(-steps).max(),
+                            argmin_alpha=float(alphas[np.argmin(curve)])))
 
 
 def _plot_generalization(ctx, alphas, ps, ts, shapes, psh, tsh, l1, l2):
