@@ -5,7 +5,7 @@ import importlib
 import pkgutil
 
 from .registry import (CALIBRATIONS, KINDS, REGISTRY, Claim, Context, Measurement, calibrated, calibration, claim,
-                       run_claim)
+                       counterexample, run_claim)
 
 
 def _import_error_claim(name: str, exc: Exception) -> None:
@@ -28,4 +28,4 @@ def load_all() -> dict[str, Claim]:
     return REGISTRY
 
 
-__all__ = ["CALIBRATIONS", "KINDS", "REGISTRY", "calibrated", "calibration", "Claim", "Context", "Measurement", "claim", "run_claim", "load_all"]
+__all__ = ["CALIBRATIONS", "KINDS", "REGISTRY", "calibrated", "calibration", "counterexample", "Claim", "Context", "Measurement", "claim", "run_claim", "load_all"]

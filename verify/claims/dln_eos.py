@@ -18,7 +18,7 @@ from verify.sharpness import lanczos_top
 
 from ..device import one_thread
 from ..plots import figure, save
-from .registry import Context, Measurement, calibrated, calibration, claim
+from .registry import Context, Measurement, calibrated, calibration, claim, counterexample
 
 EVEN = "Even, Pesme, Gunasekar, Flammarion 2023, arXiv 2302.08982, Thm 1"
 FOJTIK = "Fojtik, Matveev, Chou, Kutyniok, Maly 2025, arXiv 2505.21423"
@@ -383,9 +383,8 @@ def gfs_monotone(ctx: Context) -> Measurement:
     # numerical error of each S_GFS: warm vs cold Newton starts, plus eigvalsh rounding (~1e-15 S)
     err = float(np.max(np.abs(warm - cold)) + 1e-15 * warm.max())
     below = inst["eta"] < eta_c
-    value = err / rise if rise > 0 and below else float("inf")
     return Measurement("numerical error of S_GFS / its rise over the first 20 steps (inf if no rise or eta >= eta_c)",
-                       value, 1e-2, dict(instance=dict(inst, alpha=alpha, n=X.shape[0], d=X.shape[1],
+                       *counterexample(rise if below else 0.0, err), dict(instance=dict(inst, alpha=alpha, n=X.shape[0], d=X.shape[1],
                                                        problem="verify.claims.dln_eos.eos_problem(seed=0, quick)"),
                                          eta_c=eta_c, S_gfs=warm, relative_rise=rise / warm[0],
                                          steps_with_rise=int(np.sum(np.diff(warm) > err)),

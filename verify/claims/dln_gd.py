@@ -10,7 +10,7 @@ from numerics.sharpness import gfs_sharpness, sharpness_interp
 from verify.dln import init_params, train_gd
 
 from ..device import one_thread
-from .registry import Context, Measurement, claim
+from .registry import Context, Measurement, claim, counterexample
 
 EVEN = "Even, Pesme, Gunasekar, Flammarion 2023, arXiv 2302.08982, Thm 1"
 
@@ -142,7 +142,7 @@ def gd_noncentered_sparsity(ctx: Context) -> Measurement:
     err = 1e-10 * (_weighted_l1(X, top) + _weighted_l1(X, gf.b))
     support = lambda b: float((np.abs(b).sum() / np.linalg.norm(b)) ** 2)  # noqa: E731
     return Measurement("numerical error / (weighted l1 at the largest converged eta - weighted l1 of the GF limit)",
-                       err / rise if rise > 0 else float("inf"), 1e-2,
+                       *counterexample(rise, err),
                        dict(instance=f"_noncentered_problem(seed {NONCENTERED_COUNTEREXAMPLE_SEED}, offset 59), uv, "
                                      "alpha = 1, eta = (2/S0) x linspace(0.2, 3, 15)",
                             status=status, weighted_l1=_weighted_l1(X, B), weighted_l1_gf=_weighted_l1(X, gf.b),

@@ -13,7 +13,7 @@ from verify.dln import init_params, train_gf
 
 from ..device import one_thread
 from ..plots import figure, save
-from .registry import Context, Measurement, claim
+from .registry import Context, Measurement, claim, counterexample
 
 FIXTURE_X = [[1, Fraction(1, 2), Fraction(7, 10), 0], [Fraction(1, 2), 1, Fraction(1, 10), Fraction(7, 10)]]
 FIXTURE_Y = [1, 0]
@@ -255,7 +255,7 @@ def init_monotone(ctx: Context) -> Measurement:
     reversal = min(steps.max(), (-steps).max())
     err = 1e-10 * curve.max()   # b from dual Newton to a KKT residual <= 1e-13, ||b|| = O(1)
     return Measurement("numerical error / smaller of the largest rise and largest fall of the test-error curve",
-                       err / reversal if reversal > 0 else float("inf"), 1e-2,
+                       *counterexample(reversal, err),
                        dict(instance=f"_sparse_problem(seed {MONOTONE_SEED}, offset 502, n=12, d=30, k=3, noise 0.3)",
                             alphas=alphas, test_error=curve, largest_rise=steps.max(), largest_fall=(-steps).max(),
                             argmin_alpha=float(alphas[np.argmin(curve)])))

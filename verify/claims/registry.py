@@ -60,6 +60,13 @@ class Claim:
 
 
 REGISTRY: dict[str, Claim] = {}
+COUNTEREXAMPLE_MARGIN = 100.0
+
+
+def counterexample(effect: float, error: float) -> tuple[float, float]:
+    """(value, tolerance) of a refuted claim: numerical error / the counterexample's effect (inf when the effect is
+    absent); it reproduces when the effect exceeds its own numerical error COUNTEREXAMPLE_MARGIN-fold."""
+    return (error / effect if effect > 0 else float("inf")), 1.0 / COUNTEREXAMPLE_MARGIN
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 
 
