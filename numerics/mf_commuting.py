@@ -89,47 +89,99 @@ class CommutingPrediction:
     mu: np.ndarray         # dual variable, lambda = alpha^2 exp(a^T mu)
     residual: float        # ||a lambda - y|| / ||y||
     iterations: int
-    status: str
+    status: str            # "converged" | "max_iter" | "stalled" (no step reduces the merit below rounding)
+    log_lam: np.ndarray    # ln lambda = ln alpha^2 + a^T mu, finite where lambda underflows
 
 
-def commuting_limit(As, y, alpha, tol: float = 1e-14, max_iter: int = 500) -> CommutingPrediction:
-    """W_inf = Q diag(lambda) Q^T, lambda = alpha^2 exp(a^T mu), a lambda = y: damped dual Newton (log domain)."""
+def _log_lam(a, mu, alpha):
+    return compiled(commuting, "log_link", ("nu", "alpha"))(a.T @ mu, alpha)
+
+
+def _dual_newton(a, y, alpha, mu, tol, max_iter):
+    """Damped Newton on the dual phi(mu) = sum_j alpha^2 e^{(a^T mu)_j} - y^T mu of the entropy potential.
+
+    Armijo on phi while its decrease is above phi's rounding; below it (phi ~ L tr W at small alpha) the
+    test cannot be decided and the step is judged on ||grad phi|| instead. Converged at ||grad|| <= tol ||y||
+    plus the rounding of lambda = exp(ln alpha^2 + a^T mu), whose argument carries eps (|ln alpha^2| + |a|^T|mu|).
+    Returns (mu, iterations, status).
+    """
+    eps = np.finfo(np.float64).eps
+    ynorm = max(np.linalg.norm(y), 1e-300)
+
+    def floor(lam, mu):
+        return 4 * eps * np.linalg.norm(np.abs(a) @ (lam * (abs(2 * np.log(alpha)) + np.abs(a).T @ np.abs(mu))))
+
+    def parts(mu):
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            lam = np.exp(_log_lam(a, mu, alpha))
+            f = np.sum(lam) - y @ mu
+        ok = np.isfinite(f) and np.all(np.isfinite(lam))
+        return (lam, f, a @ lam - y, eps * (np.sum(lam) + np.abs(y) @ np.abs(mu))) if ok else (None, np.inf, None, 0.0)
+
+    lam, f0, grad, rnd = parts(mu)
+    if lam is None:
+        raise ValueError(f"the dual Newton start overflows at alpha = {alpha:g}; pass a smaller warm start mu0")
+    for it in range(1, max_iter + 1):
+        gnorm = np.linalg.norm(grad)
+        if gnorm <= tol * ynorm + floor(lam, mu):
+            return mu, it, "converged"
+        H = (a * lam) @ a.T
+        try:
+            step = np.linalg.solve(H, grad)
+        except np.linalg.LinAlgError:
+            step = np.linalg.lstsq(H, grad, rcond=None)[0]
+        dec = grad @ step
+        decidable = 0.25 * dec > 64 * rnd
+        t = 1.0
+        while t >= 1e-12:
+            new = parts(mu - t * step)
+            if new[0] is not None and (new[1] <= f0 - 0.25 * t * dec if decidable
+                                       else np.linalg.norm(new[2]) <= (1 - 0.25 * t) * gnorm):
+                break
+            t *= 0.5
+        else:
+            return mu, it, "stalled"
+        mu = mu - t * step
+        lam, f0, grad, rnd = new
+    return mu, max_iter, "max_iter"
+
+
+def _ladder(alpha):
+    """alpha * 10^k, k = K..1, the first >= 1e-2: continuation in ln(1/alpha) down to alpha."""
+    out = [alpha * 10.0]
+    while out[-1] < 1e-2:
+        out.append(out[-1] * 10.0)
+    return out[::-1]
+
+
+def commuting_limit(As, y, alpha, tol: float = 1e-14, max_iter: int = 500, mu0=None) -> CommutingPrediction:
+    """W_inf = Q diag(lambda) Q^T, lambda = alpha^2 exp(a^T mu), a lambda = y: damped dual Newton (log domain).
+
+    ``mu0`` warm-starts the Newton solve; without it, alpha < 1e-2 is reached by continuation from 10^k alpha
+    with mu rescaled by the ratio of ln alpha (mu ~ ln(1/alpha^2) nu* as alpha -> 0).
+    """
     basis = commuting_basis(As)
     a = basis.a
     y = as_vector(y, a.shape[0], "y", "As")
     alpha = positive_scalar(alpha, "alpha")
     _check_feasible(a, y)
-    link = compiled(commuting, "link", ("nu", "alpha"))
-    mu = np.zeros(a.shape[0])
-    if alpha < 1e-2:  # continuation in ln(1/alpha): warm start from alpha * 10, mu rescaled by the ratio of logs
-        mu = commuting_limit(As, y, alpha * 10, tol, max_iter).mu * np.log(alpha) / np.log(alpha * 10)
-
-    def dual(mu):
-        with np.errstate(over="ignore", invalid="ignore"):
-            v = np.sum(link(a.T @ mu, alpha)) - y @ mu
-        return v if np.isfinite(v) else np.inf
-
-    it, status = 0, "max_iter"
-    ynorm = max(np.linalg.norm(y), 1e-300)
-    for it in range(1, max_iter + 1):
-        lam = link(a.T @ mu, alpha)
-        grad = a @ lam - y
-        if np.linalg.norm(grad) <= tol * ynorm:
-            status = "converged"
-            break
-        H = (a * lam) @ a.T
-        try:
-            step = np.linalg.solve(H + 1e-300 * np.eye(len(mu)), grad)
-        except np.linalg.LinAlgError:
-            step = np.linalg.lstsq(H, grad, rcond=None)[0]
-        f0, dec, tstep = dual(mu), grad @ step, 1.0
-        while tstep > 1e-12 and not dual(mu - tstep * step) <= f0 - 0.25 * tstep * dec:
-            tstep *= 0.5
-        mu = mu - tstep * step
-    lam = link(a.T @ mu, alpha)
+    if mu0 is not None:
+        mu = as_vector(mu0, a.shape[0], "mu0", "As")
+    else:
+        mu, prev = np.zeros(a.shape[0]), None
+        for b in (_ladder(alpha) if alpha < 1e-2 else []):
+            mu = mu if prev is None else mu * np.log(b) / np.log(prev)
+            mu, _, _ = _dual_newton(a, y, b, mu, tol, max_iter)
+            prev = b
+        if prev is not None:
+            mu = mu * np.log(alpha) / np.log(prev)
+    mu, it, status = _dual_newton(a, y, alpha, mu, tol, max_iter)
+    log_lam = _log_lam(a, mu, alpha)
+    lam = np.exp(log_lam)
     W = (basis.Q * lam) @ basis.Q.T
-    return CommutingPrediction(W=W, lam=lam, mu=mu, residual=float(np.linalg.norm(a @ lam - y) / ynorm),
-                               iterations=it, status=status)
+    return CommutingPrediction(W=W, lam=lam, mu=mu, residual=float(np.linalg.norm(a @ lam - y) /
+                                                                    max(np.linalg.norm(y), 1e-300)),
+                               iterations=it, status=status, log_lam=log_lam)
 
 
 def commuting_trajectory(As, y, alpha, t_eval, rtol: float = 1e-13, atol: float = 1e-16):
@@ -171,5 +223,24 @@ def min_trace_commuting(As, y):
     res, sa, sy = _lp(a, y, np.ones(a.shape[1]))
     if res.status != 0:
         raise ValueError(f"minimum-trace LP not solved (linprog status {res.status}: {res.message})")
-    lam = res.x * (sy / sa)
-    return (basis.Q * lam) @ basis.Q.T, lam, (a / sa).T @ res.eqlin.marginals
+    lam, s = _refine_vertex(a, y, res.x * (sy / sa), (a / sa).T @ res.eqlin.marginals)
+    return (basis.Q * lam) @ basis.Q.T, lam, s
+
+
+def _refine_vertex(a, y, lam, s):
+    """A nondegenerate vertex (support S of size m, a_S invertible) to rounding: lam_S = a_S^-1 y, a_S^T nu = 1.
+
+    HiGHS certifies lam and s = a^T nu only to its tolerances (1e-7); the refined pair is kept when it is
+    primal and dual feasible and within those tolerances of the LP's, else the LP's pair is returned.
+    """
+    m = a.shape[0]
+    S = np.flatnonzero(lam > 1e-7 * max(lam.max(), 1e-300))
+    if len(S) != m or np.linalg.cond(a[:, S]) > 1e10:
+        return lam, s
+    lam_r = np.zeros_like(lam)
+    lam_r[S] = np.linalg.solve(a[:, S], y)
+    s_r = a.T @ np.linalg.solve(a[:, S].T, np.ones(m))
+    off = np.setdiff1d(np.arange(a.shape[1]), S)
+    ok = (np.all(lam_r[S] > 0) and np.all(s_r[off] < 1) and np.linalg.norm(lam_r - lam) <= 1e-6 * np.linalg.norm(lam)
+          and np.abs(s_r - s).max() <= 1e-6 * max(1.0, np.abs(s).max()))
+    return (lam_r, s_r) if ok else (lam, s)

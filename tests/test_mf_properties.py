@@ -4,8 +4,11 @@ import pytest
 import torch
 from hypothesis import given, strategies as st
 
-from numerics.matrix import (balance_gap, balanced_factors, commuting_limit, commuting_trajectory, end_to_end_rhs,
-                             integrate_end_to_end, require_balanced)
+from numerics.compile import compiled
+from numerics.matrix import (balance_gap, balanced_factors, commuting_basis, commuting_limit, commuting_trajectory,
+                             end_to_end_rhs, integrate_end_to_end, min_trace_certified, min_trace_commuting,
+                             nuclear_norm, require_balanced)
+from theory.matrix import tracenorm
 from verify.flow import integrate
 from verify.matrix import deep_factor_grads, deep_rhs, sensing_grad, symmetric_rhs
 
@@ -51,15 +54,31 @@ def test_end_to_end_rhs_equals_chain_rule_product(seed, N):
     assert np.allclose(end_to_end_rhs(W, G, N), chain, atol=1e-9 * (1 + np.abs(chain).max()))
 
 
-@given(seeds, st.integers(2, 6), st.integers(2, 6))
-def test_variational_identity_on_drawn_matrices(seed, n1, n2):
+def _cost(U, V):
+    return (np.sum(U**2) + np.sum(V**2)) / 2
+
+
+@given(seeds, st.integers(2, 6), st.integers(1, 6))
+def test_variational_trace_norm_attained_by_balanced_factors_and_a_lower_bound(seed, n, r):
+    """||W||_* = min_{U V^T = W} (||U||^2 + ||V||^2)/2 (Srebro 2005): numerics.nuclear_norm vs balanced_factors."""
     rng = np.random.default_rng(seed)
-    W = rng.standard_normal((n1, n2))
-    U, s, Vt = np.linalg.svd(W, full_matrices=False)
-    Ub, Vb = U * np.sqrt(s), Vt.T * np.sqrt(s)
-    assert np.isclose((np.sum(Ub**2) + np.sum(Vb**2)) / 2, s.sum(), rtol=1e-12)
-    R = rng.standard_normal((len(s), len(s)))
-    assert (np.sum((Ub @ R) ** 2) + np.sum((Vb @ np.linalg.inv(R).T) ** 2)) / 2 >= s.sum() * (1 - 1e-12)
+    W = rng.standard_normal((n, min(r, n))) @ rng.standard_normal((min(r, n), n))
+    nuc = nuclear_norm(W)
+    W1, W2 = balanced_factors(W, 2, rng)          # W = W2 W1: U = W2, V = W1^T
+    assert np.allclose(W2 @ W1, W, atol=1e-12 * nuc)
+    # a sum of squares of float64 SVD factors: a few ulp per singular value
+    assert abs(_cost(W2, W1.T) - nuc) <= 1e-12 * nuc
+    R = rng.standard_normal((n, n))
+    assert _cost(W2 @ R, W1.T @ np.linalg.inv(R).T) >= nuc * (1 - 1e-12)
+
+
+def test_tracenorm_derivation_and_compiled_2x2_norm_match_numerics():
+    d = tracenorm()
+    assert any("SVD-balanced" in i for i in d.identities) and any("||U - Z V||" in i for i in d.identities)
+    f = compiled(tracenorm, "nuclear2", ("w00", "w01", "w10", "w11"))
+    rng = np.random.default_rng(7)
+    for W in rng.standard_normal((20, 2, 2)):
+        assert f(*W.ravel()) == pytest.approx(nuclear_norm(W), rel=1e-13)
 
 
 @given(seeds, st.sampled_from([1e-1, 1e-2]))
@@ -82,6 +101,49 @@ def test_commuting_limit_matches_gf():
     res = integrate(rhs, (0.1 * torch.eye(4)).reshape(1, -1), [60.0], rtol=1e-12)
     U = res.states[-1, 0].reshape(4, 4)
     assert np.allclose(U @ U.T, commuting_limit(A, y, 0.1).W, atol=1e-8)
+
+
+def test_commuting_newton_converges_where_armijo_on_the_dual_cannot_be_decided():
+    """Seed 2 of mf.commuting.limit at alpha = 0.1: Armijo on phi stalled at ||grad|| 1.3e-8 (phi's rounding)."""
+    A, y = _commuting(np.random.default_rng(2 * 1_000_003 + 401), 6, 3)
+    p = commuting_limit(A, y, 0.1)
+    assert p.status == "converged" and p.residual <= 1e-14
+
+
+@given(seeds, st.sampled_from([1e-30, 1e-80, 1e-150]))
+def test_commuting_limit_at_tiny_alpha_converges_in_log_domain(seed, alpha):
+    """ln lambda_j = ln alpha^2 + (a^T mu)_j stays finite where lambda underflows; support fits y."""
+    A, y = _commuting(np.random.default_rng(seed), 6, 3)
+    p = commuting_limit(A, y, alpha)
+    assert p.status == "converged" and p.residual <= 1e-12
+    assert np.all(np.isfinite(p.log_lam)) and np.allclose(np.exp(p.log_lam), p.lam, rtol=1e-15, atol=0)
+    lam_warm = commuting_limit(A, y, alpha, mu0=p.mu * 1.01).lam
+    assert np.allclose(lam_warm, p.lam, rtol=1e-10, atol=1e-14 * p.lam.max())
+
+
+@given(seeds)
+def test_min_trace_commuting_vertex_is_refined_to_rounding(seed):
+    A, y = _commuting(np.random.default_rng(seed), 6, 3)
+    _, lam, s = min_trace_commuting(A, y)
+    a = commuting_basis(A).a
+    on = lam > 0
+    assert np.linalg.norm(a @ lam - y) <= 1e-13 * np.linalg.norm(y)
+    if on.sum() == 3:   # a nondegenerate vertex: s = 1 on the support exactly, < 1 off it
+        assert np.abs(s[on] - 1).max() <= 1e-12 and np.all(s[~on] < 1)
+
+
+@given(seeds)
+def test_min_trace_certificate_brackets_the_minimum(seed):
+    """y^T nu_f <= min tr W <= tr(v v^T) with nu_f exactly dual feasible; tr W_solver within the solver's accuracy."""
+    rng = np.random.default_rng(seed)
+    v = rng.standard_normal((4, 1))
+    B = rng.standard_normal((6, 4, 4))
+    A = (B + B.transpose(0, 2, 1)) / 2
+    y = np.einsum("mij,ij->m", A, v @ v.T)
+    c = min_trace_certified(A, y)
+    assert abs(c.upper - c.lower) <= 1e-6 * c.upper   # Clarabel's gap and feasibility tolerances 1e-8, with margin
+    assert np.linalg.eigvalsh(np.eye(4) - np.tensordot(c.nu, A, axes=1))[0] >= -1e-13
+    assert c.lower <= np.trace(v @ v.T) * (1 + 1e-12)
 
 
 def test_bad_inputs_raise_clear_errors():

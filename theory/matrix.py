@@ -141,6 +141,9 @@ def commuting() -> Derivation:
                  mirror.subs(lam, alpha**2))
     d.define("link", alpha**2 * sp.exp(nu))
     d.check_zero("KKT psi'(lambda) = nu  <=>  lambda = alpha^2 e^nu", mirror.subs(lam, d["link"]) - nu)
+    log_link = d.define("log_link", 2 * sp.log(alpha) + nu)
+    d.check_zero("ln lambda = ln alpha^2 + nu (log-domain link: no underflow of alpha^2 at tiny alpha)",
+                 sp.exp(log_link) - d["link"])
     d.define("dual_phi", alpha**2 * sp.exp(nu))
     d.check_equal("dual potential derivative = link", sp.diff(d["dual_phi"], nu), d["link"])
 

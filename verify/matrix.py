@@ -61,10 +61,11 @@ def deep_rhs(grad: Callable, N: int, d: int) -> Callable[[torch.Tensor], torch.T
     return rhs
 
 
-def gd_deep(Ws0: torch.Tensor, grad: Callable, eta: float, steps: int, record: int = 0):
+def gd_deep(Ws0: torch.Tensor, grad: Callable, eta: float, steps: int, record: int = 0, record_factors: bool = False):
     """Full-batch GD on factors (R, N, d, d), one tensor program per step; per-run divergence detection.
 
-    Returns (factors, status list, history of end-to-end W every ``record`` steps).
+    Returns (factors, status list, history every ``record`` steps: end-to-end W, or the factors if
+    ``record_factors``).
     """
     Ws = Ws0.clone()
     R = Ws.shape[0]
@@ -72,7 +73,7 @@ def gd_deep(Ws0: torch.Tensor, grad: Callable, eta: float, steps: int, record: i
     hist = []
     for k in range(steps):
         if record and k % record == 0:
-            hist.append(product(Ws).clone())
+            hist.append(Ws.clone() if record_factors else product(Ws).clone())
         step = deep_factor_grads(Ws, grad(product(Ws)))
         Ws = Ws - eta * step
         bad = ~torch.isfinite(Ws.reshape(R, -1)).all(dim=1) & (diverged < 0)
