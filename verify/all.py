@@ -4,27 +4,23 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import os
-import signal
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 
-from .claims import KINDS, Context, load_all, run_claim
+from .claims import KINDS, load_all
 from .device import pick_device
 from .report import environment, write_atomic
+from .runner import Outcome, connect, iter_sorted, run_dask, run_local, tasks
 
 KIND_COLORS = {"derived": "cyan", "empirical": "blue", "refuted": "dark_orange"}
 STATUS_COLORS = {"pass": "green", "fail": "red", "error": "magenta", "skipped": "yellow"}
-
-
-class ClaimTimeout(Exception):
-    pass
 
 
 class BadArgument(Exception):
@@ -34,24 +30,6 @@ class BadArgument(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         raise BadArgument(message)
-
-
-@contextmanager
-def time_limit(seconds: float | None):
-    if not seconds or not hasattr(signal, "SIGALRM"):
-        yield
-        return
-
-    def _raise(signum, frame):
-        raise ClaimTimeout(f"claim exceeded --timeout {seconds:g} s")
-
-    old = signal.signal(signal.SIGALRM, _raise)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def seed_list(text: str) -> list[int]:
@@ -80,6 +58,16 @@ def nonnegative_seed(text: str) -> int:
     return s
 
 
+def positive_int(text: str) -> int:
+    try:
+        k = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if k < 1:
+        raise argparse.ArgumentTypeError(f"{k} must be >= 1")
+    return k
+
+
 def positive_seconds(text: str) -> float:
     try:
         t = float(text)
@@ -104,6 +92,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("results"))
     p.add_argument("--timeout", type=positive_seconds, default=None,
                    help="seconds per claim; a claim past it is an error")
+    p.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
+                   help="Dask workers of a local cluster, one single-threaded process each (default: one per core); "
+                        "1 runs every claim in this process")
+    p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://host:port)")
     p.add_argument("--list", action="store_true", help="list the registered claims with their kinds and exit")
     args = p.parse_args(argv)
     args.seeds = args.seeds or [0 if args.seed is None else args.seed]
@@ -185,11 +177,14 @@ def seeds_table(rows, n_seeds: int) -> Table:
     return table
 
 
-def _timeout_record(c, ctx, seconds):
-    return {"id": c.id, "statement": c.statement, "source": c.source, "kind": c.kind, "seed": ctx.seed,
-            "status": "error", "metric": "", "value": None, "tolerance": None,
-            "details": {"error": f"claim exceeded --timeout {seconds:g} s"}, "seconds": seconds,
-            "device": str(ctx.device)}
+def running_table(outcome: Outcome) -> Table:
+    table = Table(title="running", show_edge=False)
+    table.add_column("claims on worker")
+    table.add_column("seconds", justify="right")
+    now = time.perf_counter()
+    for name, since in outcome.running.values():
+        table.add_row(name, f"{now - since:.0f}")
+    return table
 
 
 def main(argv=None) -> int:
@@ -203,21 +198,29 @@ def main(argv=None) -> int:
     except (BadArgument, ValueError, RuntimeError) as exc:
         print(f"python -m verify.all: error: {exc}", file=sys.stderr)
         return 2
-    torch.set_default_dtype(torch.float64)
     registry = load_all()
-    if device.type == "cpu":
-        torch.set_num_threads(1)  # networks here are small: thread fan-out costs more than it gains
     ids = select(list(registry), args.only)
     if not ids:
         print(f"python -m verify.all: error: argument --only: no claim matches {args.only!r}", file=sys.stderr)
         return 2
+    todo = tasks(registry, ids, args.seeds, args.quick, str(device), args.out, args.timeout)
+    distributed = args.scheduler is not None or (args.workers > 1 and len(todo) > 1)
+    client = cluster = None
+    if distributed:
+        try:
+            client, cluster = connect(args.scheduler, min(args.workers, len(todo)))
+        except ValueError as exc:
+            print(f"python -m verify.all: error: {exc}", file=sys.stderr)
+            return 2
     report_path = args.out / "report.json"
     env = environment(str(device), args.seeds[0] if len(args.seeds) == 1 else args.seeds, args.quick)
-    records: list[dict] = []
+    env["workers"] = "scheduler " + args.scheduler if args.scheduler else (args.workers if distributed else 1)
+    outcome = Outcome()
     start = time.perf_counter()
     total = len(ids) * len(args.seeds)
 
     def write(interrupted: bool = False):
+        records = list(iter_sorted(outcome.records, ids))
         counts = {s: sum(r["status"] == s for r in records) for s in ("pass", "fail", "error", "skipped")}
         payload = {"environment": env, "records": records, "summary": counts,
                    "complete": not interrupted and len(records) == total, "seconds": time.perf_counter() - start}
@@ -225,34 +228,35 @@ def main(argv=None) -> int:
             payload["per_claim"] = per_claim(records, ids)
         write_atomic(report_path, payload)
 
+    def on_record(rec):
+        nw = sum(w["count"] for w in rec["details"].get("warnings", []))
+        tag = f" seed {rec['seed']}" if len(args.seeds) > 1 else ""
+        console.print(f"[{len(outcome.records)}/{total}] {rec['id']}{tag} ... {verdict(rec)} ({rec['seconds']:.1f} s"
+                      f"{f', {nw} warnings in the report' if nw else ''})")
+        write()
+
     try:
-        k = 0
-        for seed in args.seeds:
-            ctx = Context(quick=args.quick, seed=seed, device=device, out=args.out if len(args.seeds) == 1
-                          else args.out / f"seed{seed}")
-            for cid in ids:
-                k += 1
-                tag = f" seed {seed}" if len(args.seeds) > 1 else ""
-                console.print(f"[{k}/{total}] {cid}{tag} ...", end=" ")
-                with time_limit(args.timeout):
-                    try:
-                        rec = run_claim(registry[cid], ctx)
-                    except ClaimTimeout:
-                        rec = _timeout_record(registry[cid], ctx, args.timeout)
-                records.append(rec)
-                nw = sum(w["count"] for w in rec["details"].get("warnings", []))
-                console.print(f"{verdict(rec)} ({rec['seconds']:.1f} s"
-                              f"{f', {nw} warnings in the report' if nw else ''})")
-                write()
+        if distributed:
+            with Live(running_table(outcome), console=console, refresh_per_second=2, transient=True) as live:
+                run_dask(client, todo, outcome, on_record, poll=lambda: live.update(running_table(outcome)))
+        else:
+            run_local(todo, outcome, on_record)
     except KeyboardInterrupt:
         write(interrupted=True)
-        console.print(f"[yellow]interrupted: {len(records)} finished records written to {report_path}[/]")
+        console.print(f"[yellow]interrupted: {len(outcome.records)} finished records written to {report_path}[/]")
         return 130
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    records = list(iter_sorted(outcome.records, ids))
     if len(args.seeds) == 1:
         console.print(summary_table(records))
     else:
         console.print(seeds_table(per_claim(records, ids), len(args.seeds)))
-    console.print(f"report: {report_path}  ({time.perf_counter() - start:.1f} s)")
+    console.print(f"report: {report_path}  ({time.perf_counter() - start:.1f} s, "
+                  f"{env['workers']} worker{'s' if env['workers'] != 1 else ''})")
     return 0 if all(r["status"] in ("pass", "skipped") for r in records) else 1
 
 

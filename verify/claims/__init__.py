@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 
 from .registry import (CALIBRATIONS, KINDS, REGISTRY, Claim, Context, Measurement, calibrated, calibration, claim,
@@ -19,12 +20,16 @@ def _import_error_claim(name: str, exc: Exception) -> None:
 
 
 def load_all() -> dict[str, Claim]:
-    for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if mod.name != "registry":
-            try:
-                importlib.import_module(f"{__name__}.{mod.name}")
-            except Exception as exc:
-                _import_error_claim(mod.name, exc)
+    """Import every claims module here, then the modules named in $VERIFY_CLAIM_MODULES (comma-separated: a user's
+    own claims, registered with ``verify.claims.claim``; Dask workers import them too)."""
+    names = [f"{__name__}.{m.name}" for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)
+             if m.name != "registry"]
+    names += [m.strip() for m in os.environ.get("VERIFY_CLAIM_MODULES", "").split(",") if m.strip()]
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            _import_error_claim(name.removeprefix(f"{__name__}."), exc)
     return REGISTRY
 
 

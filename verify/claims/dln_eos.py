@@ -37,6 +37,9 @@ def eos_problem(seed: int, quick: bool):
     return X, X @ bstar, 0.1
 
 
+EOS_GROUP = "eos_sweep"   # claims reading eos_sweep(seed): one task computes it once
+
+
 @lru_cache(maxsize=4)
 def eos_sweep(seed: int, quick: bool, device: str = "cpu"):
     """One batched GD sweep over eta for a `uv` DLN (n=5, d=20 quick), with eta_c, eta_max and the SDP solution."""
@@ -108,7 +111,7 @@ def _gfs_diagnosis(sw, runs) -> tuple[dict, dict]:
 
 
 @claim("dln.sharpness.formula", "closed-form sharpness lambda_max(X diag(u^2+v^2) X^T/n) at trained interpolators "
-       "equals Lanczos on autograd Hessians", "Even et al. 2023, arXiv 2302.08982, Sec. 5", kind="derived")
+       "equals Lanczos on autograd Hessians", "Even et al. 2023, arXiv 2302.08982, Sec. 5", kind="derived", group=EOS_GROUP)
 def sharpness_formula(ctx: Context) -> Measurement:
     sw = eos_sweep(ctx.seed, ctx.quick)
     ok = [i for i, s in enumerate(sw["res"].status) if s == "converged"]
@@ -135,7 +138,7 @@ def _direct(X, y):
 
 
 @claim("dln.sharpness.min", "the minimum-sharpness SDP is optimal (certified duality gap), matches the n = 1 closed "
-       "form and a direct optimizer", FOJTIK, kind="derived")
+       "form and a direct optimizer", FOJTIK, kind="derived", group=EOS_GROUP)
 def sharpness_min(ctx: Context) -> Measurement:
     rng = ctx.generator(offset=41)
     sw = eos_sweep(ctx.seed, ctx.quick)
@@ -185,7 +188,7 @@ GFS_TOL = 1e-8       # S at the trained iterate vs S of the GF solution from its
 @claim("dln.eos.stability", "converged GD runs have S <= 2/eta (linear stability), none converges above "
        "eta_max = 2/S_min, and each converged run is the exact GD limit of its recorded steps (<= 1e-9) with the "
        "sharpness of the GF solution from its last step (<= 1e-8)", f"Cohen et al. 2021; {FOJTIK}; {EVEN}",
-       kind="derived")
+       kind="derived", group=EOS_GROUP)
 def eos_stability(ctx: Context) -> Measurement:
     sw = eos_sweep(ctx.seed, ctx.quick)
     etas, S, st = sw["etas"], sw["S"], sw["res"].status
@@ -303,7 +306,7 @@ def interpolation_statistic(ctx: Context) -> dict:
        "[low, 1], low a prediction bound from calibration seeds 100-139 (verify/claims/calibration.json); single runs "
        "and catapult crossings land lower and are reported; eta_max is necessary, not sufficient: the converged "
        "fraction of (eta_c, eta_max) is reported per seed",
-       f"{FOJTIK}; Kreisler et al. 2023, arXiv 2305.13064 (proof for scalar networks only)", kind="empirical")
+       f"{FOJTIK}; Kreisler et al. 2023, arXiv 2305.13064 (proof for scalar networks only)", kind="empirical", group=EOS_GROUP)
 def eos_final_gap(ctx: Context) -> Measurement:
     st = final_gap_statistic(ctx)
     cal = calibrated("dln.eos.final_gap")
@@ -316,7 +319,7 @@ def eos_final_gap(ctx: Context) -> Measurement:
 @claim("dln.eos.interpolation", "over converged runs with eta in (eta_c, eta_max) the parameter norm ||theta||^2 "
        "rises and the sharpness S falls with eta (sign of Spearman's rho); the smallest eta is O(eta) "
        "from the GF limit (local order in a band calibrated on seeds 100-139); S / S_min at the largest converged eta "
-       "is reported, not judged (it is set by where GD stops converging)", FOJTIK, kind="empirical")
+       "is reported, not judged (it is set by where GD stops converging)", FOJTIK, kind="empirical", group=EOS_GROUP)
 def eos_interpolation(ctx: Context) -> Measurement:
     st = interpolation_statistic(ctx)
     cal = calibrated("dln.eos.interpolation")

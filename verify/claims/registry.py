@@ -57,6 +57,7 @@ class Claim:
     source: str
     fn: Callable[[Context], Measurement]
     kind: str = "derived"
+    group: str = ""           # claims sharing an expensive fixture run in one task (verify.runner); "" = alone
 
 
 REGISTRY: dict[str, Claim] = {}
@@ -106,15 +107,16 @@ def calibrated(id: str) -> dict:
     return data[id]
 
 
-def claim(id: str, statement: str, source: str, *, kind: str):
-    """Register ``fn(ctx) -> Measurement`` under a stable dotted id with its verdict kind (``KINDS``)."""
+def claim(id: str, statement: str, source: str, *, kind: str, group: str = ""):
+    """Register ``fn(ctx) -> Measurement`` under a stable dotted id with its verdict kind (``KINDS``); claims with
+    the same ``group`` share a cached fixture and run together in one task."""
     if kind not in KINDS:
         raise ValueError(f"claim {id!r}: kind must be one of {tuple(KINDS)}, got {kind!r}")
 
     def deco(fn):
         if id in REGISTRY:
             raise ValueError(f"claim id {id!r} registered twice")
-        REGISTRY[id] = Claim(id, statement, source, fn, kind)
+        REGISTRY[id] = Claim(id, statement, source, fn, kind, group)
         return fn
 
     return deco

@@ -1,0 +1,52 @@
+"""verify.all on Dask: same records as in-process, a dead worker makes its claim an error, bad schedulers exit 2."""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = "linear.init.single,dln.init.monotone,dln.gfs.monotone"
+
+
+def _run(*args, env=None, timeout=600):
+    return subprocess.run([sys.executable, "-m", "verify.all", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def _records(out):
+    return [(r["id"], r["seed"], r["status"], r["value"], json.dumps(r["details"], sort_keys=True))
+            for r in json.loads((out / "report.json").read_text())["records"]]
+
+
+def test_two_workers_give_the_records_of_one_process(tmp_path):
+    one = _run("--only", FAST, "--seeds", "0-1", "--workers", "1", "--out", str(tmp_path / "one"))
+    two = _run("--only", FAST, "--seeds", "0-1", "--workers", "2", "--out", str(tmp_path / "two"))
+    assert one.returncode == 0 and two.returncode == 0, one.stdout + two.stdout + two.stderr
+    assert _records(tmp_path / "one") == _records(tmp_path / "two")
+    assert json.loads((tmp_path / "two" / "report.json").read_text())["environment"]["workers"] == 2
+
+
+def test_worker_that_dies_mid_claim_makes_that_claim_an_error(tmp_path):
+    (tmp_path / "dying_claims.py").write_text(
+        "import os\n"
+        "from verify.claims import claim\n"
+        "@claim('test.dies', 'a claim whose worker process exits', 'none', kind='derived')\n"
+        "def dies(ctx):\n"
+        "    os._exit(3)\n")
+    env = dict(os.environ, VERIFY_CLAIM_MODULES="dying_claims",
+               PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    res = _run("--only", "test.dies,linear.init.single", "--workers", "2", "--out", str(tmp_path / "o"), env=env)
+    assert res.returncode == 1, res.stdout + res.stderr
+    recs = {r["id"]: r for r in json.loads((tmp_path / "o" / "report.json").read_text())["records"]}
+    assert recs["test.dies"]["status"] == "error" and "worker" in recs["test.dies"]["details"]["error"]
+    assert recs["linear.init.single"]["status"] == "pass"
+
+
+def test_unreachable_scheduler_is_one_line_and_exit_2_within_seconds(tmp_path):
+    t0 = time.perf_counter()
+    res = _run("--scheduler", "tcp://127.0.0.1:9", "--only", "linear.init.single", "--out", str(tmp_path))
+    assert res.returncode == 2 and time.perf_counter() - t0 < 60
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--scheduler" in lines[0] and "Traceback" not in res.stderr
