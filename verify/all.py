@@ -17,7 +17,7 @@ from rich.table import Table
 from .claims import KINDS, load_all
 from .device import pick_device
 from .report import environment, write_atomic
-from .runner import Outcome, connect, iter_sorted, run_dask, run_local, tasks
+from .runner import Outcome, connect, iter_sorted, previous_seconds, run_dask, run_local, tasks
 
 KIND_COLORS = {"derived": "cyan", "empirical": "blue", "refuted": "dark_orange"}
 STATUS_COLORS = {"pass": "green", "fail": "red", "error": "magenta", "skipped": "yellow"}
@@ -213,6 +213,7 @@ def main(argv=None) -> int:
             print(f"python -m verify.all: error: {exc}", file=sys.stderr)
             return 2
     report_path = args.out / "report.json"
+    cost = previous_seconds(report_path)
     env = environment(str(device), args.seeds[0] if len(args.seeds) == 1 else args.seeds, args.quick)
     env["workers"] = "scheduler " + args.scheduler if args.scheduler else (args.workers if distributed else 1)
     outcome = Outcome()
@@ -238,7 +239,7 @@ def main(argv=None) -> int:
     try:
         if distributed:
             with Live(running_table(outcome), console=console, refresh_per_second=2, transient=True) as live:
-                run_dask(client, todo, outcome, on_record, poll=lambda: live.update(running_table(outcome)))
+                run_dask(client, todo, outcome, on_record, poll=lambda: live.update(running_table(outcome)), cost=cost)
         else:
             run_local(todo, outcome, on_record)
     except KeyboardInterrupt:

@@ -132,11 +132,30 @@ def connect(scheduler: str | None, workers: int, connect_timeout: float = 5.0):
     return Client(cluster), cluster
 
 
+def previous_seconds(report: Path) -> dict[str, float]:
+    """Mean seconds per claim in an earlier report (empty if none): the cost estimate that orders Dask tasks."""
+    import json
+
+    try:
+        recs = json.loads(report.read_text())["records"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    out: dict[str, list[float]] = {}
+    for r in recs:
+        if isinstance(r.get("seconds"), (int, float)):
+            out.setdefault(r["id"], []).append(float(r["seconds"]))
+    return {k: sum(v) / len(v) for k, v in out.items()}
+
+
 def run_dask(client, todo: list[Task], outcome: Outcome, on_record: Callable[[dict], None],
-             poll: Callable[[], None] = lambda: None) -> None:
-    """Submit every task, collect records as tasks finish; a dead worker or an overrun makes its claims errors."""
+             poll: Callable[[], None] = lambda: None, cost: dict[str, float] | None = None) -> None:
+    """Submit every task (longest expected first, from ``cost``), collect records as tasks finish; a dead worker or
+    an overrun makes its claims errors."""
     registry = load_all()
-    futures = {client.submit(run_task, t, key=f"claims-{k}-{t.name}", pure=False): t for k, t in enumerate(todo)}
+    cost = cost or {}
+    futures = {client.submit(run_task, t, key=f"claims-{k}-{t.name}", pure=False,
+                             priority=int(1000 * sum(cost.get(c, 0.0) for c in t.ids))): t
+               for k, t in enumerate(todo)}
     started: dict[str, float] = {}
     timed_out: set[str] = set()
     pending = set(futures)
