@@ -35,6 +35,41 @@ def _check(X, y, log_c):
     return X, y, log_c
 
 
+def _mul(X, v):
+    """X (P, n, d) times v (P, d) -> (P, n), as batched BLAS (einsum does not call BLAS here)."""
+    return np.matmul(X, v[..., None])[..., 0]
+
+
+def _rmul(u, X):
+    """u (P, n) times X (P, n, d) -> (P, d), i.e. X^T u per problem."""
+    return np.matmul(u[:, None, :], X)[:, 0, :]
+
+
+RIDGE = 1e-14
+
+
+def _directions(X, w, r):
+    """Newton directions dnu = -(X diag(w) X^T + mu I)^-1 r for a stack of duals, and a mask of unusable ones.
+
+    mu = RIDGE * max diag: at small alpha the off-support curvature w_i ~ alpha^(2(1 - |s_i|/L)) falls below the
+    float64 resolution of the on-support one. The residual cannot see those directions (their b_i are below 1e-16
+    of ||y||), so an unregularized solve moves nu along them by rounding noise / tiny curvature and the iterates drift
+    until the link overflows. The ridge leaves them where the continuation put them; every direction the residual
+    sees keeps Newton's step (relative change 1e-14).
+    """
+    bad = ~np.isfinite(w).all(axis=1) | ~np.isfinite(r).all(axis=1)
+    w = np.where(bad[:, None], 1.0, w)
+    Hm = np.matmul(X * w[:, None, :], X.transpose(0, 2, 1))
+    n = Hm.shape[1]
+    diag = np.einsum("pnn->pn", Hm)
+    Hm[:, np.arange(n), np.arange(n)] += RIDGE * diag.max(axis=1, keepdims=True)
+    bad |= ~np.isfinite(Hm).all(axis=(1, 2))
+    Hm[bad] = np.eye(n)
+    dnu = -np.linalg.solve(Hm, r[..., None])[..., 0]
+    bad |= ~np.isfinite(dnu).all(axis=1)
+    return np.where(bad[:, None], 0.0, dnu), bad
+
+
 def batched_sinh_newton(X, y, log_c, nu0=None, tol: float = 1e-13, maxiter: int = 200,
                         trust: float = 4.0) -> BatchPrediction:
     """Damped Newton on P duals together: X (P, n, d), y (P, n), log c (P, d) or broadcastable."""
@@ -46,15 +81,16 @@ def batched_sinh_newton(X, y, log_c, nu0=None, tol: float = 1e-13, maxiter: int 
     status = np.array(["max_iter"] * P, dtype=object)
     active = np.ones(P, dtype=bool)
     res = np.full(P, np.inf)
+    radius = np.full(P, float(trust))   # per problem, as numerics.newton.dual_newton: doubles while steps hit it
     for it in range(maxiter + 1):
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
         Xa, lc, nua = X[idx], log_c[idx], nu[idx]
-        s = np.einsum("pnd,pn->pd", Xa, nua)
+        s = _rmul(nua, Xa)
         fam = SinhFamily(lc, 0.0)
         b, w = fam.link(s), fam.curvature(s)
-        r = np.einsum("pnd,pd->pn", Xa, b) - y[idx]
+        r = _mul(Xa, b) - y[idx]
         res[idx] = np.linalg.norm(r, axis=1) / ynorm[idx]
         done = res[idx] <= tol
         status[idx[done]] = "converged"
@@ -66,11 +102,17 @@ def batched_sinh_newton(X, y, log_c, nu0=None, tol: float = 1e-13, maxiter: int 
         active[idx] = True
         if idx.size == 0:
             break
-        Hm = np.einsum("pnd,pd,pmd->pnm", Xa, w, Xa)
-        dnu = -np.linalg.solve(Hm, r[..., None])[..., 0]
-        ds = np.einsum("pnd,pn->pd", Xa, dnu)
+        dnu, bad = _directions(Xa, w, r)
+        if bad.any():   # non-finite dual Hessian (the link overflowed at this iterate): stop those problems
+            status[idx[bad]] = "singular"
+            active[idx[bad]] = False
+            keep = ~bad
+            idx, Xa, lc, s, r, nua, dnu = idx[keep], Xa[keep], lc[keep], s[keep], r[keep], nua[keep], dnu[keep]
+            if idx.size == 0:
+                break
+        ds = _rmul(dnu, Xa)
         big = np.abs(ds).max(axis=1)
-        step = np.where(big > 0, np.minimum(1.0, trust / np.where(big > 0, big, 1.0)), 1.0)
+        step = np.where(big > 0, np.minimum(1.0, radius[idx] / np.where(big > 0, big, 1.0)), 1.0)
         slope = np.einsum("pn,pn->p", r, dnu)
         y_dnu = np.einsum("pn,pn->p", y[idx], dnu)
         ok = np.zeros(idx.size, dtype=bool)
@@ -82,7 +124,7 @@ def batched_sinh_newton(X, y, log_c, nu0=None, tol: float = 1e-13, maxiter: int 
             sub = SinhFamily(lc[todo], 0.0)
             inc = sub.increase(s[todo], st[:, None] * ds[todo], axis=-1) - st * y_dnu[todo]
             b_new = sub.link(s[todo] + st[:, None] * ds[todo])
-            r_new = np.linalg.norm(np.einsum("pnd,pd->pn", Xa[todo], b_new) - y[idx[todo]], axis=1) / ynorm[idx[todo]]
+            r_new = np.linalg.norm(_mul(Xa[todo], b_new) - y[idx[todo]], axis=1) / ynorm[idx[todo]]
             good = (np.isfinite(inc) & (inc <= 0.25 * st * slope[todo])) | (r_new < res[idx[todo]] * (1 - 1e-12))
             ok[np.flatnonzero(todo)[good]] = True
             step[np.flatnonzero(todo)[~good]] *= 0.5
@@ -90,10 +132,12 @@ def batched_sinh_newton(X, y, log_c, nu0=None, tol: float = 1e-13, maxiter: int 
         status[idx[stalled]] = "stalled"
         active[idx[stalled]] = False
         mv = ~stalled
+        hit = step * big >= 0.99 * radius[idx]
+        radius[idx[mv & hit]] *= 2
         nu[idx[mv]] = nua[mv] + step[mv, None] * dnu[mv]
         its[idx[mv]] += 1
-    b = SinhFamily(log_c, 0.0).link(np.einsum("pnd,pn->pd", X, nu))
-    res = np.linalg.norm(np.einsum("pnd,pd->pn", X, b) - y, axis=1) / ynorm
+    b = SinhFamily(log_c, 0.0).link(_rmul(nu, X))
+    res = np.linalg.norm(_mul(X, b) - y, axis=1) / ynorm
     return BatchPrediction(b=b, nu=nu, residual=res, iterations=its, status=list(status))
 
 
