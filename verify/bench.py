@@ -31,7 +31,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("."), help="directory for bench.json (default: current)")
-    p.add_argument("--only", default="", help="comma-separated subset of: batched,predictor,sweep,flow,roofline,scaling,memory,full")
+    p.add_argument("--only", default="", help="comma-separated subset of: batched,predictor,sweep,flow,roofline,scaling,memory,full,fused")
     p.add_argument("--threads", default="auto",
                    help="torch CPU threads: an integer, or auto = 1 when the 1-min load exceeds the cores, else torch's default")
     p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # smoke-test sizes
@@ -118,6 +118,13 @@ def table(res: dict) -> Table:
         per = [(r["R"], r["peak_bytes_per_run"]) for r in f["rows"] if r["peak_bytes_per_run"]]
         t.add_row("5 peak memory vs R (exponent)", _fmt(f["exponent_R"], ".2f"), "1 (linear)",
                   "kB/run: " + ", ".join(f"R={R}: {b / 1e3:.1f}" for R, b in per) + f" ({f['method']})")
+    f = res.get("fused")
+    if f and "error" not in f:
+        t.add_row("6 fused CPU trainer vs batched einsum (1 thread)", f"{f['ratio_vs_einsum']:.1f}x", ">= 2x",
+                  f"vs einsum+GDStats {f['ratio_vs_einsum_stats']:.1f}x, vs loop {f['ratio_vs_loop']:.0f}x, no stats"
+                  f" {f['ratio_no_stats_vs_einsum']:.1f}x; {f['peak_fraction']:.1%} ({f['peak_fraction_no_stats']:.1%})"
+                  f" of 1-thread f64 GEMM {f['matmul_gflops_f64_one_thread']:.0f} GFLOP/s;"
+                  f" params {f['max_rel_params_vs_einsum']:.0e}, log c {f['max_abs_log_c_vs_gdstats']:.0e}")
     f = res.get("full")
     if f and "error" not in f:
         t.add_row(f"full sweep R={f['R']}", f"{f['f64']['run_steps_per_s']:.3g} run-steps/s", "-",
@@ -158,6 +165,7 @@ def main(argv=None) -> int:
     run("stats", lambda: bc.fig_exact_stats(sz, args.seed, device))
     run("scaling", lambda: bc.fig5_scaling(sz, device, *((5, 12) if args.tiny else ())))
     run("roofline", lambda: bc.fig4_roofline(res.get("batched"), res.get("scaling"), device))
+    run("fused", lambda: bc.fig_fused_cpu(sz, args.seed))
     run("memory", lambda: bc.memory_vs_R([R for R in sz.scale_R if R >= 64] or list(sz.scale_R), device))
     if sz.full_R:
         run("full", lambda: bc.full_sweep(sz.full_R, device))

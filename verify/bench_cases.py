@@ -363,3 +363,51 @@ def fig_sweep_predictor(sz: Sizes, seed: int, P: int = 16, n: int = 20, d: int =
             "max_rel_diff": err, "max_residual": float(max(o.residual.max() for o in outs["batched"])),
             "converged": int(sum(o.status.count("converged") for o in outs["batched"])), "solves": P * A,
             "sizes": {"P": P, "n": n, "d": d, "alphas": alphas.tolist()}}
+
+
+def fig_fused_cpu(sz: Sizes, seed: int) -> dict:
+    """Fused CPU trainer (verify.kernels.dln_numba, exact-GD statistics included, and without them) vs the batched
+    einsum trainer (train_gd, plain and recording GDStats) vs the autograd per-network loop, one thread, per-run X;
+    its rate as a fraction of the one-thread float64 GEMM rate (4nd flops per run-step)."""
+    from .device import one_thread
+    from .kernels import dln_numba
+
+    with one_thread("cpu"):
+        X, y, alpha, eta = dln_problems(sz.R, sz.n, sz.d, seed)
+        p0 = init_params("pm", alpha, sz.d)
+        every = max(50, sz.steps // 10)
+        sub = np.linspace(0, sz.R - 1, sz.loop_subset).round().astype(int)
+        dln_numba.train_gd("pm", X[:2], y[:2], p0[:2], eta[:2], 2)  # compile outside the timings
+        fns = {"fused": lambda: dln_numba.train_gd("pm", X, y, p0, eta, sz.steps, tol=0.0, check_every=every),
+               "fused_no_stats": lambda: dln_numba.train_gd("pm", X, y, p0, eta, sz.steps, tol=0.0,
+                                                            check_every=every, stats=False),
+               "einsum": lambda: _batched(X, y, alpha, eta, sz.steps),
+               "einsum_stats": lambda: _batched_with_stats(X, y, alpha, eta, sz.steps, None),
+               "loop_subset": lambda: [loop_one(X[i], y[i], float(alpha[i]), float(eta[i]), sz.steps) for i in sub]}
+        times, outs = interleaved(fns, sz.reps)
+        peak = matmul_rate("cpu", torch.float64, size=2048)
+    (res, sums), ref, st = outs["fused"], outs["einsum"], outs["einsum_stats"]
+    scale = sz.R / sz.loop_subset
+    rate = sz.R * sz.steps / median(times["fused"])
+    mine = sums.gdstats("pm", alpha.numpy())
+    return {
+        "ratio_vs_einsum": median_ratio(times["einsum"], times["fused"]), "goal": 2.0,
+        "ratio_vs_einsum_stats": median_ratio(times["einsum_stats"], times["fused"]),
+        "ratio_no_stats_vs_einsum": median_ratio(times["einsum"], times["fused_no_stats"]),
+        "ratio_vs_loop": median_ratio(times["loop_subset"], times["fused"], scale),
+        "ratio_einsum_vs_loop": median_ratio(times["loop_subset"], times["einsum"], scale),
+        "run_steps_per_s": {"fused": rate, "fused_no_stats": sz.R * sz.steps / median(times["fused_no_stats"]),
+                            "einsum": sz.R * sz.steps / median(times["einsum"]),
+                            "einsum_stats": sz.R * sz.steps / median(times["einsum_stats"]),
+                            "loop": sz.loop_subset * sz.steps / median(times["loop_subset"])},
+        "gflops_fused": rate * 4.0 * sz.n * sz.d / 1e9, "matmul_gflops_f64_one_thread": peak / 1e9,
+        "peak_fraction": rate * 4.0 * sz.n * sz.d / peak,
+        "peak_fraction_no_stats": sz.R * sz.steps / median(times["fused_no_stats"]) * 4.0 * sz.n * sz.d / peak,
+        "max_rel_params_vs_einsum": float(((res.params - ref.params).abs().amax(dim=(1, 2))
+                                           / ref.params.abs().amax(dim=(1, 2))).max()),
+        "max_abs_log_c_vs_gdstats": float(np.abs(mine.log_c() - st.log_c()).max()),
+        "max_abs_theta_vs_gdstats": float(np.abs(mine.theta() - st.theta()).max()),
+        "seconds": dict(times), "threads": 1,
+        "loop_extrapolated": f"{sz.loop_subset} of {sz.R} networks timed one after another, scaled by {scale:g}",
+        "sizes": {"R": sz.R, "n": sz.n, "d": sz.d, "steps": sz.steps, "reps": sz.reps},
+    }
