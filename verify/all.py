@@ -1,19 +1,17 @@
 """``python -m verify.all``: run every registered claim, print a table, write report.json and plots."""
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import torch
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from .args import BadArgument, Parser, check_out, nonnegative_int, positive_int, positive_seconds, seed_list
 from .claims import KINDS, load_all
 from .device import pick_device
 from .report import environment, write_atomic
@@ -23,69 +21,14 @@ KIND_COLORS = {"derived": "cyan", "empirical": "blue", "refuted": "dark_orange"}
 STATUS_COLORS = {"pass": "green", "fail": "red", "error": "magenta", "skipped": "yellow"}
 
 
-class BadArgument(Exception):
-    """A command-line argument that cannot be used: one line, exit status 2, before any claim runs."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise BadArgument(message)
-
-
-def seed_list(text: str) -> list[int]:
-    """'0-9', '3' or '0,2,5-7' -> sorted distinct seeds >= 0."""
-    seeds: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        lo, sep, hi = part.partition("-")
-        try:
-            a, b = (int(lo), int(hi)) if sep else (int(part), int(part))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a seed list (e.g. 0-9 or 0,3,5)") from None
-        if a < 0 or b < a:
-            raise argparse.ArgumentTypeError(f"{text!r}: seeds are integers >= 0 and ranges go upward")
-        seeds.update(range(a, b + 1))
-    return sorted(seeds)
-
-
-def nonnegative_seed(text: str) -> int:
-    try:
-        s = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if s < 0:
-        raise argparse.ArgumentTypeError(f"{s} is negative: seeds are integers >= 0")
-    return s
-
-
-def positive_int(text: str) -> int:
-    try:
-        k = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if k < 1:
-        raise argparse.ArgumentTypeError(f"{k} must be >= 1")
-    return k
-
-
-def positive_seconds(text: str) -> float:
-    try:
-        t = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not t > 0 or t == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} must be a finite number of seconds > 0")
-    return t
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    p = _Parser(prog="python -m verify.all", description=__doc__)
+def parse_args(argv=None):
+    p = Parser(prog="python -m verify.all", description=__doc__)
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", dest="quick", action="store_true", default=True, help="quick sizes (default)")
     size.add_argument("--full", dest="quick", action="store_false", help="the papers' sizes (GPU recommended)")
     p.add_argument("--only", default="*", help="glob or substring of claim ids, comma-separated (e.g. 'dln.flow.*')")
     seeds = p.add_mutually_exclusive_group()
-    seeds.add_argument("--seed", type=nonnegative_seed, default=None, help="one seed (default 0)")
+    seeds.add_argument("--seed", type=nonnegative_int, default=None, help="one seed (default 0)")
     seeds.add_argument("--seeds", type=seed_list, default=None,
                        help="several seeds, e.g. 0-9: per claim, passes out of the seeds and the worst value")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -100,17 +43,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.seeds = args.seeds or [0 if args.seed is None else args.seed]
     return args
-
-
-def check_out(out: Path) -> None:
-    """The output folder exists or can be made, and a file can be written there."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".write-test-", dir=out)
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as exc:
-        raise BadArgument(f"argument --out: cannot write to {str(out)!r} ({exc.strerror or exc})") from None
 
 
 def select(ids, pattern: str):

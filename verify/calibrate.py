@@ -5,20 +5,19 @@ stated rule and stores seeds, rule, per-seed statistics and band in ``verify/cla
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
 import torch
 
-from .all import BadArgument, _Parser, seed_list
+from .args import BadArgument, Parser, seed_list
 from .claims import CALIBRATIONS, Context, load_all
 from .claims.registry import CALIBRATION_FILE, jsonable
 from .report import write_atomic
 
 
 def main(argv=None) -> int:
-    p = _Parser(prog="python -m verify.calibrate", description=__doc__)
+    p = Parser(prog="python -m verify.calibrate", description=__doc__)
     p.add_argument("ids", nargs="*", help="empirical claim ids (default: every registered calibration)")
     p.add_argument("--seeds", type=seed_list, default=None, help="override the registered calibration seeds")
     try:

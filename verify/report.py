@@ -6,6 +6,7 @@ import os
 import platform
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +33,15 @@ def environment(device: str, seed: int, quick: bool) -> dict[str, Any]:
             "mode": "quick" if quick else "full", "git": git_revision()}
 
 
-def write_atomic(path: Path, payload: dict[str, Any]) -> None:
+@contextmanager
+def atomic_file(path: Path, mode: str = "w"):
+    """A file that appears at ``path`` whole or not at all (temp file in the same folder, fsync, rename)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".json", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=2, allow_nan=False)
+        with os.fdopen(fd, mode) as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -45,3 +49,8 @@ def write_atomic(path: Path, payload: dict[str, Any]) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_atomic(path: Path, payload: dict[str, Any]) -> None:
+    with atomic_file(path) as fh:
+        json.dump(payload, fh, indent=2, allow_nan=False)

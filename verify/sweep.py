@@ -33,13 +33,15 @@ import json
 import os
 import socket
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from .args import BadArgument, Parser, check_out
+from .report import atomic_file
 
 FORMAT = "verify.sweep/1"
 
@@ -256,17 +258,8 @@ def run_chunk(task_ref: str | SweepTask, chunk: Chunk) -> dict[str, np.ndarray]:
 
 
 def _save_npz(path: Path, cols: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".chunk-", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **cols)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path, "wb") as fh:
+        np.savez(fh, **cols)
 
 
 def _save_json(path: Path, payload: dict) -> None:
@@ -446,15 +439,6 @@ def write_csv(table: dict[str, np.ndarray], path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------ command line
 
-class BadArgument(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise BadArgument(message)
-
-
 def parse_values(text: str) -> list:
     """'10:40' (inclusive), '10:40:5', '1e-2,1e-40', '5' -> values (ints where integral, else floats)."""
     vals: list = []
@@ -484,7 +468,7 @@ def parse_values(text: str) -> list:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = _Parser(prog="python -m verify.sweep", description=__doc__.split("\n\n")[0],
+    p = Parser(prog="python -m verify.sweep", description=__doc__.split("\n\n")[0],
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("task", nargs="?", help="task name (phase) or module:ATTRIBUTE")
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUES",
@@ -533,13 +517,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.plan = plan(args.task_obj, grid, args.trials, args.seed, args.chunk_size)
     except ValueError as exc:
         raise BadArgument(str(exc)) from None
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".write-test-", dir=args.out)
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as exc:
-        raise BadArgument(f"argument --out: cannot write to {str(args.out)!r} ({exc.strerror or exc})") from None
+    check_out(args.out)
     return args
 
 

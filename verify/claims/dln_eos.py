@@ -5,12 +5,10 @@ from functools import lru_cache
 
 import numpy as np
 import torch
-from matplotlib import colormaps
 from scipy.optimize import minimize_scalar
 from scipy.stats import spearmanr
 from scipy.stats import t as t_dist
 
-from numerics.dln import potential
 from numerics.dln_gd import GDStats, exact_limit
 from numerics.sharpness import gf_path_sharpness, gfs_sharpness, min_sharpness, min_sharpness_n1, sharpness_interp
 from verify.dln import init_params, train_gd
