@@ -1,0 +1,177 @@
+"""CP tensor completion, batched over runs (torch): problem instances, the loss gradient, GD and the GF right side.
+
+Convention (THEORY.md §0): l(W) = sum_{I in Omega} (W_I - y_I)^2 / (2 |Omega|) (Razin et al. use the mean squared
+error, twice this: their time is half ours). Factors F are (B, N, d, R): run, mode, entry, component.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Completion:
+    """Order-N tensor completion: target T (unit Frobenius norm, CP rank ``rank``), observed indices and values."""
+
+    T: np.ndarray          # (d,)*N
+    idx: np.ndarray        # (n_obs, N) observed multi-indices
+    y: np.ndarray          # (n_obs,) = T[idx]
+    factors: np.ndarray    # (N, d, rank) generating factors of T (balanced, scaled so that sum_r W_r = T)
+
+    @property
+    def order(self) -> int:
+        return self.T.ndim
+
+    @property
+    def dim(self) -> int:
+        return self.T.shape[0]
+
+
+def make_completion(rng: np.random.Generator, order: int, dim: int, rank: int, n_obs: int) -> Completion:
+    """Target as in Razin et al. (their tensor_sensing_data_generator): Gaussian factors (d, rank) per mode, CP sum,
+    normalized to unit Frobenius norm; n_obs distinct entries observed uniformly at random."""
+    if order < 2 or dim < 1 or rank < 1:
+        raise ValueError(f"need order >= 2, dim >= 1, rank >= 1; got {order}, {dim}, {rank}")
+    if not 1 <= n_obs <= dim**order:
+        raise ValueError(f"n_obs must be in [1, {dim ** order}] for a {dim}^{order} tensor, got {n_obs}")
+    fac = rng.standard_normal((order, dim, rank))
+    letters = "abcdefgh"[:order]
+    T = np.einsum(",".join(f"{c}z" for c in letters) + "->" + letters, *fac)
+    s = np.linalg.norm(T)
+    fac = fac * s ** (-1.0 / order)
+    T = T / s
+    flat = rng.choice(dim**order, n_obs, replace=False)
+    idx = np.array(np.unravel_index(flat, (dim,) * order)).T
+    return Completion(T=T, idx=idx, y=T.reshape(-1)[flat], factors=fac)
+
+
+class CPLoss:
+    """l and its factor gradient for a batch of CP factorizations on one completion problem (torch, any order)."""
+
+    def __init__(self, prob: Completion, device="cpu", dtype=torch.float64):
+        self.N, self.d = prob.order, prob.dim
+        self.idx = [torch.as_tensor(prob.idx[:, n], device=device) for n in range(self.N)]
+        self.y = torch.as_tensor(prob.y, device=device, dtype=dtype)
+        self.n_obs = len(prob.y)
+
+    def _gather(self, F):
+        return [F[:, n].index_select(1, self.idx[n]) for n in range(self.N)]     # each (B, n_obs, R)
+
+    def residual(self, F) -> torch.Tensor:
+        """W_I - y_I on Omega, (B, n_obs)."""
+        G = self._gather(F)
+        p = G[0]
+        for g in G[1:]:
+            p = p * g
+        return p.sum(-1) - self.y
+
+    def loss(self, F) -> torch.Tensor:
+        return 0.5 * (self.residual(F) ** 2).mean(dim=1)
+
+    def grad(self, F):
+        """(dl/dF (B, N, d, R), loss (B,)): leave-one-out products by prefix/suffix products over the modes."""
+        G = self._gather(F)
+        pre = [torch.ones_like(G[0])]
+        for g in G[:-1]:
+            pre.append(pre[-1] * g)
+        full = pre[-1] * G[-1]
+        r = full.sum(-1) - self.y                                   # (B, n_obs)
+        w = (r / self.n_obs)[:, :, None]
+        out = torch.zeros_like(F)
+        suf = torch.ones_like(G[0])
+        for n in range(self.N - 1, -1, -1):
+            out[:, n].index_add_(1, self.idx[n], w * pre[n] * suf)
+            suf = suf * G[n]
+        return out, 0.5 * (r**2).mean(dim=1)
+
+    def grad_tensor(self, F) -> np.ndarray:
+        """Dense grad l(W) = P_Omega(W - T) / |Omega| per run, (B,) + (d,)*N (for gamma_r)."""
+        r = self.residual(F).detach().cpu().numpy() / self.n_obs
+        B = r.shape[0]
+        out = np.zeros((B,) + (self.d,) * self.N)
+        ix = tuple(i.cpu().numpy() for i in self.idx)
+        for b in range(B):
+            np.add.at(out[b], ix, r[b])
+        return out
+
+
+def cp_rhs(lossfn: CPLoss, R: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """GF right side on flattened factors (B, N*d*R): -dl/dF (for verify.flow.integrate)."""
+    N, d = lossfn.N, lossfn.d
+
+    def rhs(theta):
+        F = theta.reshape(-1, N, d, R)
+        return (-lossfn.grad(F)[0]).reshape(theta.shape)
+    return rhs
+
+
+@dataclass
+class GDRun:
+    F: torch.Tensor            # final factors (B, N, d, R)
+    steps: list[int]           # recorded steps
+    norms: np.ndarray          # (S, B, R) component norms at the recorded steps
+    loss: np.ndarray           # (S, B) training loss
+    test: np.ndarray           # (S, B) ||W - T|| / ||T|| (full tensor)
+    status: list[str]          # per run: "ok" | "converged at step k" | "diverged at step k"
+
+
+def gd(lossfn: CPLoss, F0: torch.Tensor, eta: float, steps: int, record: int, T: np.ndarray,
+       stop_loss: float = 0.0) -> GDRun:
+    """Plain full-batch GD, batched over runs; a run whose loss falls below ``stop_loss`` is frozen (converged), one
+    that leaves float64 is frozen at its last finite state (diverged). Records every ``record`` steps."""
+    F = F0.clone()
+    B = F.shape[0]
+    active = torch.ones(B, dtype=torch.bool, device=F.device)
+    status = ["ok"] * B
+    Tt = torch.as_tensor(T, device=F.device, dtype=F.dtype)
+    letters = "abcdefgh"[:lossfn.N]
+    spec = ",".join(f"Y{c}z" for c in letters) + "->Y" + letters
+    rec_steps, norms, losses, tests = [], [], [], []
+
+    def snapshot(k, loss):
+        W = torch.einsum(spec, *[F[:, n] for n in range(lossfn.N)])
+        rec_steps.append(k)
+        norms.append(F.norm(dim=2).prod(dim=1).cpu().numpy())
+        losses.append(loss.cpu().numpy())
+        tests.append(((W - Tt).flatten(1).norm(dim=1) / Tt.norm()).cpu().numpy())
+
+    all_active = True
+    for k in range(steps + 1):
+        if all_active:
+            ids = None
+            g, loss_a = lossfn.grad(F)
+        else:
+            ids = torch.nonzero(active).flatten()
+            if len(ids) == 0:
+                break
+            g, loss_a = lossfn.grad(F[ids])
+        if record and k % record == 0:
+            full = lossfn.loss(F) if ids is not None else loss_a
+            snapshot(k, full)
+        if k == steps:
+            break
+        Fn = (F if ids is None else F[ids]) - eta * g
+        bad = ~torch.isfinite(Fn.flatten(1)).all(dim=1)
+        done = loss_a <= stop_loss
+        if not (bad.any() or done.any()):
+            if ids is None:
+                F = Fn
+            else:
+                F[ids] = Fn
+            continue
+        rows = torch.arange(B, device=F.device) if ids is None else ids
+        for j, b in enumerate(rows.tolist()):
+            if bad[j]:
+                status[b], active[b] = f"diverged at step {k}", False
+            elif done[j]:
+                status[b], active[b] = f"converged at step {k}", False
+        keep = ~(bad | done)
+        F[rows[keep]] = Fn[keep]
+        all_active = False
+    if record and rec_steps[-1] != k:
+        snapshot(k, lossfn.loss(F))
+    return GDRun(F=F, steps=rec_steps, norms=np.array(norms), loss=np.array(losses), test=np.array(tests),
+                 status=status)
