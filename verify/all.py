@@ -15,7 +15,7 @@ from .args import BadArgument, Parser, check_out, nonnegative_int, positive_int,
 from .claims import KINDS, load_all
 from .device import pick_device
 from .report import environment, write_atomic
-from .runner import Outcome, connect, iter_sorted, previous_seconds, run_dask, run_local, tasks
+from .runner import Outcome, connect, disconnect, iter_sorted, previous_seconds, run_dask, run_local, tasks
 
 KIND_COLORS = {"derived": "cyan", "empirical": "blue", "refuted": "dark_orange"}
 STATUS_COLORS = {"pass": "green", "fail": "red", "error": "magenta", "skipped": "yellow"}
@@ -179,10 +179,7 @@ def main(argv=None) -> int:
         console.print(f"[yellow]interrupted: {len(outcome.records)} finished records written to {report_path}[/]")
         return 130
     finally:
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+        disconnect(client, cluster)
     records = list(iter_sorted(outcome.records, ids))
     if len(args.seeds) == 1:
         console.print(summary_table(records))

@@ -147,6 +147,14 @@ def previous_seconds(report: Path) -> dict[str, float]:
     return {k: sum(v) / len(v) for k, v in out.items()}
 
 
+def disconnect(client, cluster) -> None:
+    """Close what :func:`connect` opened (either may be None)."""
+    if client is not None:
+        client.close()
+    if cluster is not None:
+        cluster.close()
+
+
 def run_dask(client, todo: list[Task], outcome: Outcome, on_record: Callable[[dict], None],
              poll: Callable[[], None] = lambda: None, cost: dict[str, float] | None = None) -> None:
     """Submit every task (longest expected first, from ``cost``), collect records as tasks finish; a dead worker or

@@ -531,6 +531,8 @@ def _list_tasks() -> None:
 
 
 def main(argv=None) -> int:
+    from .runner import connect, disconnect   # lazy: the runner loads the claim registry
+
     try:
         args = parse_args(argv)
     except BadArgument as exc:
@@ -545,8 +547,6 @@ def main(argv=None) -> int:
     done_before = sum((args.out / "chunks" / c.file).exists() for c in args.plan)
     client = cluster = None
     if done_before < len(args.plan) and args.workers != 0:
-        from .runner import connect
-
         try:
             client, cluster = connect(args.scheduler, args.workers or os.cpu_count() or 1, connect_timeout=3.0)
         except ValueError as exc:
@@ -566,10 +566,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 130
     finally:
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+        disconnect(client, cluster)
     if args.csv and res.table:
         write_csv(res.table, args.out / "table.csv")
     for cid, msg in res.errors.items():
