@@ -11,7 +11,7 @@ from verify.relu_nets import as_two_layer, digits_split, init_segment_samples, t
 
 from ..device import one_thread
 from ..plots import figure, save
-from .registry import Context, Measurement, claim
+from .registry import Context, Measurement, calibrated, calibration, claim
 
 EPS = np.finfo(np.float64).eps
 FAMILY_LEVEL = 1e-3
@@ -22,13 +22,10 @@ FAMILY_LEVEL = 1e-3
 RECIPE = dict(n_train=500, epochs=60, lr=6.0, batch=50)
 
 
-@claim("relu.width.sweep",
-       "Two-layer ReLU nets trained to zero training error on sklearn digits without regularization: test error at "
-       "the largest width is lower than at the smallest width reaching zero training error (> 3 SE over 4 seeds: "
-       "one-sided paired t-test at level 0.029); "
-       "the parameter count grows with width while the l2 path norm stays bounded",
-       "Neyshabur, Tomioka, Srebro 2014, arXiv 1412.6614, Sec. 2 / Fig. 1", kind="empirical")
-def width_sweep(ctx: Context) -> Measurement:
+WIDTH_CAL = "relu.width.sweep"
+
+
+def _width_runs(ctx: Context):
     widths = [4, 16, 64, 256, 1024] if ctx.quick else [2**p for p in range(2, 13)]
     n_seeds = 4 if ctx.quick else 8
     wds = [0.0, 1e-4]
@@ -37,12 +34,54 @@ def width_sweep(ctx: Context) -> Measurement:
     with one_thread(ctx.device):
         res = train_sweep(X, y, Xte, yte, widths, n_seeds, wds, RECIPE["epochs"], RECIPE["lr"], RECIPE["batch"],
                           seed=ctx.seed * 7919 + 601, device=ctx.device, dtype=torch.float32)
+    return widths, n_seeds, wds, X, y, yte, res
+
+
+def _drop_test(widths, tr, te, pn, max_misfit: int) -> dict:
+    """Paired 3-SE test of the test-error drop from the smallest width fitting all but max_misfit samples per net."""
+    n_seeds, n_train = tr.shape[0], RECIPE["n_train"]
+    fits = np.all(tr * n_train <= max_misfit + 0.5, axis=0)
+    if not fits.any() or not fits[-1]:
+        return dict(reference_width=None, passed=False, drop_ok=False, norm_ok=False, error="no width (or not the largest) fits the training set")
+    g0 = int(np.argmax(fits))
+    diff = te[:, g0] - te[:, -1]
+    se = diff.std(ddof=1) / np.sqrt(n_seeds)
+    drop_in_se = diff.mean() / se if se > 0 else float("inf")
+    return dict(reference_width=widths[g0], test_err_drop=diff.mean(), test_err_drop_se=se, drop_in_se=drop_in_se,
+                one_sided_p=float(t_dist.sf(drop_in_se, n_seeds - 1)), path_norm_ratio=pn[-1] / pn[g0],
+                drop_ok=bool(diff.mean() > 3 * se), norm_ok=bool(pn[-1] <= pn[g0]),
+                passed=bool(diff.mean() > 3 * se and pn[-1] <= pn[g0]), g0=g0)
+
+
+@calibration(WIDTH_CAL, range(100, 140), "pass frequency over the calibration seeds of the 3-SE drop test with the "
+             "reference width taken as the smallest width with zero training error on every net (rule 0) and with "
+             "at most one misfit training sample per net (rule 1); the claim uses rule 1",
+             lambda st: dict(passes_rule0=sum(s["passed_rule0"] for s in st),
+                             passes_rule1=sum(s["passed_rule1"] for s in st), n_seeds=len(st),
+                             min_drop_in_se_rule1=min(s["drop_in_se_rule1"] for s in st)))
+def width_calibration(ctx: Context) -> dict:
+    widths, n_seeds, _, _, _, _, res = _width_runs(ctx)
+    tr, te, pn = res.train_err[:n_seeds], res.test_err[:n_seeds], res.path_norm[:n_seeds].mean(0)
+    out = {}
+    for rule in (0, 1):
+        t = _drop_test(widths, tr, te, pn, rule)
+        out.update({f"passed_rule{rule}": t["passed"], f"reference_width_rule{rule}": t["reference_width"],
+                    f"drop_in_se_rule{rule}": t.get("drop_in_se", float("-inf"))})
+    return out
+
+
+@claim(WIDTH_CAL,
+       "Two-layer ReLU nets trained to (near) zero training error on sklearn digits without regularization: test error "
+       "at the largest width is lower than at the reference width, the smallest width at which every net misfits at "
+       "most one training sample (> 3 SE over 4 seeds: one-sided paired t-test at level 0.029; the reference rule and "
+       "its pass frequency were fixed on seeds 100-139); "
+       "the parameter count grows with width while the l2 path norm does not grow from the reference width",
+       "Neyshabur, Tomioka, Srebro 2014, arXiv 1412.6614, Sec. 2 / Fig. 1", kind="empirical")
+def width_sweep(ctx: Context) -> Measurement:
+    widths, n_seeds, wds, X, y, yte, res = _width_runs(ctx)
     d, k = X.shape[1], 10
     params = np.array([w * (d + k) for w in widths])
     plain = slice(0, n_seeds)
-    tr, te = res.train_err[plain], res.test_err[plain]
-    zero = np.all(tr == 0, axis=0)
-    violations = 0
     details = {"widths": widths, "n_seeds": n_seeds, "weight_decays": wds, "n_train": len(y), "n_test": len(yte),
                "recipe": RECIPE, "dtype": "float32", "parameter_count": params,
                "diverged_runs": int(np.sum(res.diverged_step >= 0))}
@@ -52,22 +91,17 @@ def width_sweep(ctx: Context) -> Measurement:
             "train_err_mean": res.train_err[sl].mean(0), "test_err_mean": res.test_err[sl].mean(0),
             "test_err_se": res.test_err[sl].std(0, ddof=1) / np.sqrt(n_seeds),
             "path_norm_l2_mean": res.path_norm[sl].mean(0), "frobenius_product_mean": res.frob_prod[sl].mean(0)}
-    if not zero.any() or not zero[-1]:
-        violations += 1
-        details["error"] = "no width (or not the largest) reached zero training error on every seed"
-    else:
-        g0 = int(np.argmax(zero))
-        diff = te[:, g0] - te[:, -1]  # paired over seeds (same data split and batches)
-        se = diff.std(ddof=1) / np.sqrt(n_seeds)
-        details.update(smallest_zero_error_width=widths[g0], test_err_drop=diff.mean(), test_err_drop_se=se,
-                       drop_in_se=diff.mean() / se if se > 0 else float("inf"))
-        # 3 SE over 4 paired seeds: a one-sided paired t-test at level t_3.sf(3) = 0.029
-        violations += int(not diff.mean() > 3 * se)
-        details.update(one_sided_p=float(t_dist.sf(diff.mean() / se, n_seeds - 1)) if se > 0 else 0.0)
-        pn = res.path_norm[plain].mean(0)
-        details.update(parameter_ratio=params[-1] / params[g0], path_norm_ratio=pn[-1] / pn[g0])
-        # "bounded": the l2 path norm does not grow from the smallest zero-error width to the largest
-        violations += int(pn[-1] > pn[g0])
+    pn = res.path_norm[plain].mean(0)
+    test = _drop_test(widths, res.train_err[plain], res.test_err[plain], pn, max_misfit=1)
+    details.update({k: v for k, v in test.items() if k not in ("passed", "drop_ok", "norm_ok", "g0")})
+    if test["reference_width"] is not None:
+        details["parameter_ratio"] = params[-1] / params[test["g0"]]
+    violations = int(not test["drop_ok"]) + int(not test["norm_ok"])
+    try:
+        cal = calibrated(WIDTH_CAL)
+        details["calibration"] = {k: cal[k] for k in ("passes_rule0", "passes_rule1", "n_seeds", "seeds")}
+    except RuntimeError as exc:
+        details["calibration"] = str(exc)
 
     fig, ax = figure(2, 5.0, 4.0)
     for i, wd in enumerate(wds):
