@@ -6,11 +6,11 @@ Convention (THEORY.md §0): g = dL/db = X^T (X b - y) / n, G(t) = int_0^t g ds.
 """
 from __future__ import annotations
 
-from functools import lru_cache
 
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
+from .cache import derivation
 from .derivation import Derivation
 
 t, G, g = sp.symbols("t G g", real=True)
@@ -27,7 +27,7 @@ def _ddt(expr: sp.Expr, flow: dict[sp.Symbol, sp.Expr]) -> sp.Expr:
     return sum(sp.diff(expr, p) * rhs for p, rhs in flow.items())
 
 
-@lru_cache(maxsize=None)
+@derivation
 def pm() -> Derivation:
     """`pm` DLN b = w+^2 - w-^2 from w+ = w- = alpha: mirror flow and potential Q_alpha (Woodworth 2020, Thm 1)."""
     d = Derivation("dln.pm", "Woodworth et al. 2020, arXiv 2002.09277, Sec. 4 / Thm 1")
@@ -67,7 +67,7 @@ def pm() -> Derivation:
     return d
 
 
-@lru_cache(maxsize=None)
+@derivation
 def uv_general() -> Derivation:
     """`uv` DLN b = u v from any (u0, v0): Bregman potential phi_c, c = |u0^2 - v0^2|/2 (Azulay 2021, Thm 4.1)."""
     d = Derivation("dln.uv", "Azulay et al. 2021, arXiv 2102.09769, Thm 4.1; Even et al. 2023, arXiv 2302.08982")
@@ -120,7 +120,7 @@ def _depth_h(D):
     return (1 - s) ** (-sp.Rational(D) / (D - 2)) - (1 + s) ** (-sp.Rational(D) / (D - 2))
 
 
-@lru_cache(maxsize=None)
+@derivation
 def depth(D: int) -> Derivation:
     """Depth-D DLN b = w+^D - w-^D: w^{2-D} linear in G, link h_D and dual potential H_D (Woodworth 2020, Thm 3)."""
     if int(D) != D or D < 3:
@@ -167,7 +167,7 @@ def depth(D: int) -> Derivation:
     return d
 
 
-@lru_cache(maxsize=None)
+@derivation
 def limits() -> Derivation:
     """Series of Q_alpha: alpha -> inf gives ||b||^2/(4 alpha^2) (min-l2), alpha -> 0 gives ln(1/alpha^2) ||b||_1."""
     d = Derivation("dln.limits", "Woodworth et al. 2020, arXiv 2002.09277, Thm 2")
@@ -200,7 +200,7 @@ def limits() -> Derivation:
     return d
 
 
-@lru_cache(maxsize=None)
+@derivation
 def isotropic() -> Derivation:
     """Isotropic design H = I (`pm`): db/dt = -4 sqrt(b^2 + 4 alpha^4)(b - b*) solved in closed form (Riccati in z = e^phi)."""
     d = Derivation("dln.isotropic", "Woodworth et al. 2020, arXiv 2002.09277 (GF of a pm DLN with H = I)")

@@ -5,10 +5,10 @@ and offset b~0); convention THEORY.md §2: x = eta g for `uv`, x = 2 eta g for `
 """
 from __future__ import annotations
 
-from functools import lru_cache
 
 import sympy as sp
 
+from .cache import derivation
 from .derivation import Derivation
 from .dln import uv_general
 
@@ -19,7 +19,7 @@ Ap, Am = sp.symbols("A_p A_m", positive=True)  # alpha+^2, alpha-^2
 b, s = sp.symbols("b s", real=True)
 
 
-@lru_cache(maxsize=None)
+@derivation
 def gd() -> Derivation:
     """Exact GD/SGD update of `uv`, `pm`, `b = w^2`: products of (1 -+ x), alpha_k, b~0 (Even et al. 2023, Thm 1)."""
     d = Derivation("dln.gd", "Even et al. 2023, arXiv 2302.08982, Thm 1 / Prop. 1")

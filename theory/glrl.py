@@ -28,10 +28,10 @@ What is derived here (every step checked):
 """
 from __future__ import annotations
 
-from functools import lru_cache
 
 import sympy as sp
 
+from .cache import derivation
 from .derivation import Derivation
 
 t = sp.Symbol("t", real=True)
@@ -59,7 +59,7 @@ def _f(As, ys, W):
     return sum((sum(A.multiply_elementwise(W)) - y) ** 2 for A, y in zip(As, ys)) / (2 * m)
 
 
-@lru_cache(maxsize=None)
+@derivation
 def glrl() -> Derivation:
     """GLRL escape, rank preservation, saddle linearization and small-init rates (depth 2; depth N reported)."""
     d = Derivation("mf.glrl", SOURCE)

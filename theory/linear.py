@@ -5,10 +5,10 @@ rank, X^+ = X^T (X X^T)^{-1}, P_perp = I - X^+ X projects on null(X).
 """
 from __future__ import annotations
 
-from functools import lru_cache
 
 import sympy as sp
 
+from .cache import derivation
 from .derivation import Derivation
 
 # A generic full-row-rank design (2 x 3, integer entries) for the matrix identities; w0, y stay symbolic.
@@ -19,7 +19,7 @@ def _pinv(X: sp.Matrix) -> sp.Matrix:
     return X.T * (X * X.T).inv()
 
 
-@lru_cache(maxsize=None)
+@derivation
 def one_layer() -> Derivation:
     """One layer from w0: w_inf = w0 + X^+(y - X w0) = X^+ y + P_perp w0 (Gruber & Avron 2024, Sec. 3)."""
     d = Derivation("linear.one_layer", "Gruber & Avron 2024, arXiv 2402.02454, Sec. 3 (one layer)")
@@ -41,7 +41,7 @@ def one_layer() -> Derivation:
     return d
 
 
-@lru_cache(maxsize=None)
+@derivation
 def deep(N: int) -> Derivation:
     """Depth-N linear net, scalar output, balanced rank-one init: end-to-end flow and kappa (Gruber & Avron 2024; Arora et al. 2018)."""
     if int(N) != N or N < 2:

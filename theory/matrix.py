@@ -8,10 +8,10 @@ S_i(t) = int_0^t r_i ds / m, so that G = sum_i A_i dS_i/dt.
 """
 from __future__ import annotations
 
-from functools import lru_cache
 
 import sympy as sp
 
+from .cache import derivation
 from .derivation import Derivation
 
 t = sp.Symbol("t", real=True)
@@ -84,7 +84,7 @@ def _zero_matrix(M: sp.Matrix, pairs=()) -> sp.Expr:
     return sum(_zero_entry(e, pairs) ** 2 for e in M)
 
 
-@lru_cache(maxsize=None)
+@derivation
 def commuting() -> Derivation:
     """W = U U^T with commuting A_i = Q diag(a_i) Q^T: lambda = alpha^2 exp(-4 a^T S) (Gunasekar 2017, Sec. 3)."""
     d = Derivation("mf.commuting", "Gunasekar et al. 2017, arXiv 1705.09280, Sec. 3 / Thm 1")
@@ -193,7 +193,7 @@ def _factor_grads(Ws, Gm):
     return [-(_prod(Ws[j + 1:]).T * Gm * _prod(Ws[:j]).T) for j in range(N)]
 
 
-@lru_cache(maxsize=None)
+@derivation
 def deep(N: int) -> Derivation:
     """Depth-N factorization W = W_N...W_1: balancedness, end-to-end ODE, singular values, det sign (Arora 2019)."""
     if int(N) != N or N < 2:
@@ -275,7 +275,7 @@ def deep(N: int) -> Derivation:
     return d
 
 
-@lru_cache(maxsize=None)
+@derivation
 def svd2(N: int) -> Derivation:
     """2x2 end-to-end flow in SVD coordinates W = R(phi) diag(e^l1, e^l2) R(psi)^T D: the det sign is structural."""
     if int(N) != N or N < 2:
@@ -333,7 +333,7 @@ def svd2(N: int) -> Derivation:
     return d
 
 
-@lru_cache(maxsize=None)
+@derivation
 def tracenorm() -> Derivation:
     """||W||_* = min_{U V^T = W} (||U||_F^2 + ||V||_F^2)/2, 2x2 (Srebro 2005; Neyshabur et al. 2014, arXiv 1412.6614)."""
     d = Derivation("mf.tracenorm", "Srebro, Rennie, Jaakkola 2005; Neyshabur, Tomioka, Srebro 2014, arXiv 1412.6614")

@@ -17,10 +17,10 @@ each term, and the Crofton bookkeeping E[recovery threshold] = delta(D) + 1/2 us
 """
 from __future__ import annotations
 
-from functools import lru_cache
 
 import sympy as sp
 
+from .cache import derivation
 from .derivation import Derivation
 
 tau = sp.Symbol("tau", positive=True)
@@ -35,7 +35,7 @@ def _erf_form(expr: sp.Expr) -> sp.Expr:
     return sp.expand(sp.sympify(expr).rewrite(sp.erf))
 
 
-@lru_cache(maxsize=None)
+@derivation
 def l1_descent() -> Derivation:
     """Closed form of the ALMT integrand, the objective F(tau; s, d), its derivatives, convexity and edge values."""
     D = Derivation("phase.l1_descent", SOURCE)
@@ -80,7 +80,7 @@ def l1_descent() -> Derivation:
     return D
 
 
-@lru_cache(maxsize=None)
+@derivation
 def crofton(dim: int = 9) -> Derivation:
     """Mean recovery threshold from the Crofton formula: sum_{n >= 0} P(fail at n) = delta(D) + 1/2.
 

@@ -6,10 +6,10 @@ x0 = (r0, 0), x1 = r1 (cos theta, sin theta), 0 < theta < pi (THEORY.md §5, Kub
 """
 from __future__ import annotations
 
-from functools import lru_cache
 
 import sympy as sp
 
+from .cache import derivation
 from .derivation import Derivation
 
 theta = sp.Symbol("theta", positive=True)
@@ -26,7 +26,7 @@ def _k1_plane(cross, dot):
     return sw**2 / (2 * sp.pi) * (cross + (sp.pi - sp.atan2(cross, dot)) * dot)
 
 
-@lru_cache(maxsize=None)
+@derivation
 def arccos_kernels() -> Derivation:
     """Cho & Saul 2009 (NIPS, Eq. 6) kernels k0 = E[step step], k1 = E[relu relu] and their input derivatives."""
     d_ = Derivation("relu.arccos", "Cho & Saul 2009, 'Kernel methods for deep learning', Eq. (6)-(7)")
@@ -64,7 +64,7 @@ def arccos_kernels() -> Derivation:
     return d_
 
 
-@lru_cache(maxsize=None)
+@derivation
 def segment_init() -> Derivation:
     """Kinks, gradient gap and chord deviation of a random two-layer ReLU net on a segment (THEORY.md §5)."""
     K = arccos_kernels()

@@ -6,15 +6,15 @@ b = alpha^2 sinh(2 ell s), so |s| <= 1 in the limit and b_i can be nonzero only 
 """
 from __future__ import annotations
 
-from functools import lru_cache
 
 import sympy as sp
 
+from .cache import derivation
 from .derivation import Derivation
 from .dln import pm, uv_general
 
 
-@lru_cache(maxsize=None)
+@derivation
 def rescaled_dual() -> Derivation:
     """Rescaled-time dual dynamics ds/dtau = -g, b = alpha^2 sinh(2 ell s) (Pesme & Flammarion 2023, Sec. 3, Thm 1)."""
     d = Derivation("dln.saddles", "Pesme & Flammarion 2023, arXiv 2304.00488, Sec. 3, Alg. 1, Thm 1")

@@ -5,10 +5,10 @@ shared `b = w * w` toy; Nacson et al. 2022 for non-centered data; Cohen et al. 2
 """
 from __future__ import annotations
 
-from functools import lru_cache
 
 import sympy as sp
 
+from .cache import derivation
 from .derivation import Derivation
 
 p, m = sp.symbols("p m", real=True)        # the two parameters of one coordinate (w+, w-) or (u, v)
@@ -47,7 +47,7 @@ def _general_hessian_check(d: Derivation, bexpr, params) -> None:
                  all(sp.expand(e) == 0 for e in (Hess - formula)))
 
 
-@lru_cache(maxsize=None)
+@derivation
 def hessian(kind: str, D: int = 2) -> Derivation:
     """Per-coordinate pieces of the loss Hessian in parameter space for `pm` (depth D), `uv`, shared b = w^2."""
     if kind not in KINDS:
@@ -100,7 +100,7 @@ def hessian(kind: str, D: int = 2) -> Derivation:
     return d
 
 
-@lru_cache(maxsize=None)
+@derivation
 def noncentered() -> Derivation:
     """S >= v^T (J^T H J) v with v = 1/sqrt(n) gives sum_i mu_i^2 J_i^2 <= 2/eta: `uv` 1/eta, `pm` 1/(2 eta) (Nacson 2022)."""
     d = Derivation("sharpness.noncentered", "Nacson et al. 2022 (ICML), large-step stability with non-centered data")
@@ -121,7 +121,7 @@ def noncentered() -> Derivation:
     return d
 
 
-@lru_cache(maxsize=None)
+@derivation
 def min_sharpness_n1() -> Derivation:
     """n = 1: min_{x.b = y} sum x_i^2 |b_i| = |y| min_i |x_i| (LP; primal at argmin |x_i|, dual nu = sign(y) min|x_i|)."""
     d = Derivation("sharpness.min_n1", "Fojtik et al. 2025, arXiv 2505.21423 (one data point)")

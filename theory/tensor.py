@@ -14,11 +14,11 @@ c w_0 is c w(c^(N-2) t): jump times scale exactly as (init scale)^-(N-2) until W
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from itertools import product as iproduct
 
 import sympy as sp
 
+from .cache import derivation
 from .derivation import Derivation
 
 t = sp.Symbol("t", real=True)
@@ -51,7 +51,7 @@ def _contract(Gt, vs, skip):
     return sp.Matrix(out)
 
 
-@lru_cache(maxsize=None)
+@derivation
 def cp_norms() -> Derivation:
     """Component-norm dynamics of an order-N CP factorization under GF (N = 2, 3, 4 concretely, dims 2)."""
     d = Derivation("tf.cp_norms", SOURCE)
