@@ -44,6 +44,28 @@ def test_worker_that_dies_mid_claim_makes_that_claim_an_error(tmp_path):
     assert recs["linear.init.single"]["status"] == "pass"
 
 
+def test_a_claim_past_its_timeout_is_an_error_and_claims_queued_behind_it_still_run(tmp_path):
+    (tmp_path / "slow_claims.py").write_text(
+        "import time\n"
+        "from verify.claims import claim\n"
+        "for k in (1, 2):\n"
+        "    claim(f'test.slow{k}', 'a claim that outlasts its timeout', 'none', kind='derived')(\n"
+        "        lambda ctx: time.sleep(120))\n")
+    out = tmp_path / "o"
+    out.mkdir()
+    fast = ["linear.init.single", "dln.init.monotone", "dln.gfs.monotone"]
+    (out / "report.json").write_text(json.dumps({"records": [{"id": "test.slow1", "seconds": 100},
+                                                             {"id": "test.slow2", "seconds": 100}]}))
+    env = dict(os.environ, VERIFY_CLAIM_MODULES="slow_claims",
+               PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    res = _run("--only", ",".join(["test.slow1", "test.slow2", *fast]), "--workers", "2", "--timeout", "20",
+               "--out", str(out), env=env)
+    recs = {r["id"]: r for r in json.loads((out / "report.json").read_text())["records"]}
+    assert [recs[f"test.slow{k}"]["status"] for k in (1, 2)] == ["error", "error"], res.stdout + res.stderr
+    assert all("timeout" in recs[f"test.slow{k}"]["details"]["error"] for k in (1, 2))
+    assert [recs[c]["status"] for c in fast] == ["pass", "pass", "pass"], res.stdout + res.stderr
+
+
 def test_unreachable_scheduler_is_one_line_and_exit_2_within_seconds(tmp_path):
     t0 = time.perf_counter()
     res = _run("--scheduler", "tcp://127.0.0.1:9", "--only", "linear.init.single", "--out", str(tmp_path))

@@ -120,7 +120,9 @@ def connect(scheduler: str | None, workers: int, connect_timeout: float = 5.0):
     import dask
     from distributed import Client, LocalCluster
 
-    dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.worker.daemon": False})
+    # worker-saturation 1.0: a worker holds only the task it runs, so restarting it for a timeout kills no queued task
+    dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.worker.daemon": False,
+                     "distributed.scheduler.worker-saturation": 1.0})
     if scheduler:
         try:
             return Client(scheduler, timeout=f"{connect_timeout}s"), None
@@ -166,12 +168,18 @@ def run_dask(client, todo: list[Task], outcome: Outcome, on_record: Callable[[di
                for k, t in enumerate(todo)}
     started: dict[str, float] = {}
     timed_out: set[str] = set()
+    victims: set[str] = set()
     pending = set(futures)
     while pending:
         for f in [f for f in pending if f.status in ("finished", "error", "cancelled")]:
             pending.discard(f)
             task = futures[f]
             outcome.running.pop(f.key, None)
+            if f.status != "finished" and f.key in victims:   # held by a worker restarted for another task's timeout
+                again = client.submit(run_task, task, key=f"{f.key}-again", pure=False, priority=10**9)
+                futures[again] = task
+                pending.add(again)
+                continue
             try:
                 recs = f.result()
             except BaseException as exc:   # a worker that died or was restarted: its claims are errors, the run goes on
@@ -182,7 +190,9 @@ def run_dask(client, todo: list[Task], outcome: Outcome, on_record: Callable[[di
                 outcome.records.append(rec)
                 on_record(rec)
         _track_running(client, futures, pending, started, outcome)
-        timed_out |= _enforce_timeouts(client, futures, pending, started)
+        over, held = _enforce_timeouts(client, futures, pending, started)
+        timed_out |= over
+        victims |= held - over
         poll()
         if pending:
             time.sleep(0.2)
@@ -197,19 +207,21 @@ def _track_running(client, futures, pending, started, outcome) -> None:
                 outcome.running[key] = (f"{futures[keys[key]].name} on {addr}", started[key])
 
 
-def _enforce_timeouts(client, futures, pending, started) -> set[str]:
+def _enforce_timeouts(client, futures, pending, started) -> tuple[set[str], set[str]]:
     """Dask workers run tasks off their main thread (no SIGALRM): the client cancels a task past its limit and
-    restarts its worker. Returns the keys it cancelled."""
-    over = set()
+    restarts its worker. Returns the keys it cancelled and the keys the restarted workers also held."""
+    over, held = set(), set()
     for f in list(pending):
         t = futures[f]
         if t.timeout and f.key in started and time.perf_counter() - started[f.key] > t.timeout * len(t.ids):
-            who = [a for a, ks in client.processing().items() if f.key in ks]
+            processing = client.processing()
+            who = [a for a, ks in processing.items() if f.key in ks]
+            held |= {k for a in who for k in processing[a]}
             f.cancel()
             over.add(f.key)
             if who:
                 client.restart_workers(who)
-    return over
+    return over, held
 
 
 def iter_sorted(records: list[dict], ids: list[str]) -> Iterator[dict]:
