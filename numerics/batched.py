@@ -12,11 +12,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .newton import SinhFamily
+from .result import Certified
 from .validate import positive
 
 
 @dataclass
-class BatchPrediction:
+class BatchPrediction(Certified):
+    """P predicted interpolators b = c sinh(X^T nu) with their duals and per-problem certificates."""
+
     b: np.ndarray              # (P, d)
     nu: np.ndarray             # (P, n)
     residual: np.ndarray       # (P,) ||X b - y|| / ||y||

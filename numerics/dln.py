@@ -8,6 +8,7 @@ from theory import dln as th
 
 from .compile import compiled
 from .newton import BoundedFamily, Prediction, SinhFamily, dual_newton
+from .result import Trajectory
 from .validate import as_matrix, as_vector, consistent, depth_value, positive
 
 
@@ -151,14 +152,21 @@ def shape_limit(X, y, u0, v0, tol: float = 1e-13) -> Prediction:
     return bregman_limit(X, y, c, b0_of(u0, v0), tol=tol)
 
 
-def min_l2(X, y) -> np.ndarray:
-    """Minimum-l2 interpolator pinv(X) y: the alpha -> inf limit (Woodworth et al. 2020)."""
+def _feasibility(X, y, b) -> float:
+    return float(np.linalg.norm(X @ b - y) / max(np.linalg.norm(y), 1e-300))
+
+
+def min_l2(X, y) -> Prediction:
+    """Minimum-l2 interpolator pinv(X) y, b = X^T nu: the alpha -> inf limit (Woodworth et al. 2020)."""
     X, y = _checked(X, y)
-    return np.linalg.lstsq(X, y, rcond=None)[0]
+    b = np.linalg.lstsq(X, y, rcond=None)[0]
+    nu = np.linalg.lstsq(X.T, b, rcond=None)[0]
+    return Prediction(b=b, nu=nu, residual=_feasibility(X, y, b), iterations=0, status="exact")
 
 
-def min_l1(X, y) -> tuple[np.ndarray, np.ndarray]:
-    """Minimum-l1 interpolator (LP, HiGHS) and its dual certificate nu with ||X^T nu||_inf <= 1."""
+def min_l1(X, y) -> Prediction:
+    """Minimum-l1 interpolator (LP, HiGHS) with its dual certificate nu, ||X^T nu||_inf <= 1 (Woodworth et al. 2020,
+    Thm 2: the alpha -> 0 limit)."""
     X, y = _checked(X, y)
     n, d = X.shape
     res = linprog(np.ones(2 * d), A_eq=np.hstack([X, -X]), b_eq=y, bounds=(0, None), method="highs",
@@ -173,7 +181,7 @@ def min_l1(X, y) -> tuple[np.ndarray, np.ndarray]:
         b = np.zeros(d)
         b[support] = np.linalg.solve(X[:, support], y)
         nu = np.linalg.solve(X[:, support].T, np.sign(b[support]))
-    return b, nu
+    return Prediction(b=b, nu=nu, residual=_feasibility(X, y, b), iterations=int(res.nit), status="optimal")
 
 
 def potential(b, alpha) -> float:
@@ -182,12 +190,12 @@ def potential(b, alpha) -> float:
     return float(np.sum(Q(np.asarray(b, dtype=np.float64), float(positive(alpha, "alpha")))))
 
 
-def isotropic_trajectory(t, b_star, alpha) -> np.ndarray:
-    """Closed-form b(t) of a `pm` DLN with X^T X / n = I (theory.dln.isotropic): shape (len(t), d)."""
+def isotropic_trajectory(t, b_star, alpha) -> Trajectory:
+    """Closed-form b(t) of a `pm` DLN with X^T X / n = I (theory.dln.isotropic): b of shape (len(t), d)."""
     t = np.atleast_1d(np.asarray(t, dtype=np.float64))
     if np.any(t < 0) or not np.all(np.isfinite(t)):
         raise ValueError("times t must be finite and >= 0")
     b_star = as_vector(np.atleast_1d(b_star), None, "b_star")
     c = 2 * float(positive(alpha, "alpha")) ** 2
     f = compiled(th.isotropic, "b_of_t", ("t", "b_star", "c"))
-    return np.asarray(f(t[:, None], b_star[None, :], c), dtype=np.float64)
+    return Trajectory(t=t, b=np.asarray(f(t[:, None], b_star[None, :], c), dtype=np.float64), status="exact")

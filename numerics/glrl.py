@@ -23,6 +23,7 @@ from theory.glrl import glrl as glrl_theory
 
 from .compile import compiled
 from .mf_commuting import sensing_stack
+from .result import Certified
 from .validate import as_vector, finite_result, integer, positive_scalar
 
 
@@ -144,7 +145,9 @@ class Saddle:
 
 
 @dataclass
-class GLRLPrediction:
+class GLRLPrediction(Certified):
+    """The GLRL iterates W_1..W_K and the limit W = W_K with its certificate (Li, Luo, Lyu 2021, Alg. 1)."""
+
     saddles: list[Saddle]       # W_1, ..., W_K (W_K is the limit)
     W: np.ndarray               # the limit W_K
     lam_max_end: float          # lambda_max(-G(W_K)) (<= tol * scale at "converged")

@@ -13,6 +13,7 @@ from scipy.optimize import linprog
 from theory.matrix import commuting
 
 from .compile import compiled
+from .result import Certified
 from .validate import as_vector, pow2_scale, positive_scalar, times
 
 
@@ -83,7 +84,9 @@ def _check_feasible(a, y):
 
 
 @dataclass
-class CommutingPrediction:
+class CommutingPrediction(Certified):
+    """GF limit W = Q diag(lam) Q^T from alpha I with its dual mu and Newton certificate (Gunasekar 2017, Sec. 3)."""
+
     W: np.ndarray
     lam: np.ndarray
     mu: np.ndarray         # dual variable, lambda = alpha^2 exp(a^T mu)
@@ -184,11 +187,22 @@ def commuting_limit(As, y, alpha, tol: float = 1e-14, max_iter: int = 500, mu0=N
                                iterations=it, status=status, log_lam=log_lam)
 
 
-def commuting_trajectory(As, y, alpha, t_eval, rtol: float = 1e-13, atol: float = 1e-16):
-    """W(t) = Q diag(alpha^2 e^{-4 a^T S(t)}) Q^T with the m-dim reduced ODE dS/dt = (y - a lambda(S)) / m.
+@dataclass
+class CommutingTrajectory(Certified):
+    """W(t) (T, d, d) and its eigenvalues lam (T, d) on the shared eigenbasis at times t."""
 
-    Returns (W of shape (T, d, d), lambda (T, d), solve_ivp status string).
-    """
+    t: np.ndarray
+    W: np.ndarray
+    lam: np.ndarray
+    status: str                # "ok" | "failed: ..." (solve_ivp on the reduced ODE)
+    nfev: int
+
+    OK = ("ok",)
+
+
+def commuting_trajectory(As, y, alpha, t_eval, rtol: float = 1e-13, atol: float = 1e-16) -> CommutingTrajectory:
+    """W(t) = Q diag(alpha^2 e^{-4 a^T S(t)}) Q^T with the m-dim reduced ODE dS/dt = (y - a lambda(S)) / m
+    (Gunasekar et al. 2017, Sec. 3)."""
     basis = commuting_basis(As)
     a = basis.a
     m = a.shape[0]
@@ -208,14 +222,26 @@ def commuting_trajectory(As, y, alpha, t_eval, rtol: float = 1e-13, atol: float 
                     atol=atol)
     lam = np.array([_lam(S, a, alpha) for S in np.reshape(sol.y, (m, -1)).T]).reshape(len(sol.t), a.shape[1])
     W = np.einsum("ij,tj,kj->tik", basis.Q, lam, basis.Q)
-    return W, lam, ("ok" if sol.success else f"failed: {sol.message}")
+    return CommutingTrajectory(t=sol.t, W=W, lam=lam, status="ok" if sol.success else f"failed: {sol.message}",
+                               nfev=sol.nfev)
 
 
-def min_trace_commuting(As, y):
-    """Minimum-trace PSD solution for commuting sensing: the LP min 1^T lambda, a lambda = y, lambda >= 0.
+@dataclass
+class MinTraceLP(Certified):
+    """Minimum-trace PSD solution of commuting sensing: W = Q diag(lam) Q^T with the LP dual certificate s = a^T nu."""
 
-    Returns (W*, lambda*, s = a^T nu* (dual certificate, s_j <= 1, = 1 on the support)).
-    """
+    W: np.ndarray
+    lam: np.ndarray
+    s: np.ndarray              # s_j <= 1, = 1 on the support
+    residual: float            # ||a lam - y|| / ||y||
+    status: str                # "optimal" (HiGHS; a failed LP raises)
+
+    OK = ("optimal",)
+
+
+def min_trace_commuting(As, y) -> MinTraceLP:
+    """Minimum-trace PSD solution for commuting sensing: the LP min 1^T lambda, a lambda = y, lambda >= 0
+    (Gunasekar et al. 2017, Sec. 3: the alpha -> 0 limit)."""
     basis = commuting_basis(As)
     a = basis.a
     y = as_vector(y, a.shape[0], "y", "As")
@@ -224,7 +250,8 @@ def min_trace_commuting(As, y):
     if res.status != 0:
         raise ValueError(f"minimum-trace LP not solved (linprog status {res.status}: {res.message})")
     lam, s = _refine_vertex(a, y, res.x * (sy / sa), (a / sa).T @ res.eqlin.marginals)
-    return (basis.Q * lam) @ basis.Q.T, lam, s
+    return MinTraceLP(W=(basis.Q * lam) @ basis.Q.T, lam=lam, s=s,
+                      residual=float(np.linalg.norm(a @ lam - y) / max(np.linalg.norm(y), 1e-300)), status="optimal")
 
 
 def _refine_vertex(a, y, lam, s):

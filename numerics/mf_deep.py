@@ -14,6 +14,7 @@ from scipy.integrate import solve_ivp
 from theory.matrix import deep
 
 from .compile import compiled
+from .result import Certified
 from .validate import (as_matrix, depth_value, finite_result, finite_scalar, positive_scalar, pow2_scale, square,
                        symmetric, times)
 
@@ -116,12 +117,25 @@ def _grad_at(grad, W) -> np.ndarray:
 
 
 @dataclass
-class EndToEnd:
+class EndToEnd(Certified):
+    """The end-to-end W(t) and its singular values integrated by their own ODE (Arora et al. 2019, Thm 1)."""
+
     t: np.ndarray
     W: np.ndarray        # (T, d, d)
     sigma: np.ndarray    # (T, d), integrated by the singular-value ODE
-    status: str
+    status: str          # "ok" | "failed: ..." (solve_ivp)
     nfev: int
+    residual: float      # max |svd(W) - sorted |sigma|| / max svd(W): the two integrated quantities agree
+
+    OK = ("ok",)
+
+
+def _sigma_residual(W: np.ndarray, sigma: np.ndarray) -> float:
+    if W.shape[0] == 0:
+        return float("inf")
+    svd = np.linalg.svd(W, compute_uv=False)
+    sig = np.sort(np.abs(sigma), axis=1)[:, ::-1]
+    return float(np.abs(svd - sig).max() / max(svd.max(), 1e-300))
 
 
 def integrate_end_to_end(factors, grad: Callable[[np.ndarray], np.ndarray], t_eval, rtol: float = 1e-12,
@@ -146,8 +160,9 @@ def integrate_end_to_end(factors, grad: Callable[[np.ndarray], np.ndarray], t_ev
     sol = solve_ivp(rhs, (0.0, float(t_eval[-1])), np.concatenate([W0.ravel(), sig0]), method="DOP853",
                     t_eval=t_eval, rtol=rtol, atol=atol)
     Y = np.reshape(sol.y, (P + sig0.size, -1)).T
-    return EndToEnd(t=sol.t, W=Y[:, :P].reshape(-1, *shape), sigma=Y[:, P:],
-                    status="ok" if sol.success else f"failed: {sol.message}", nfev=sol.nfev)
+    W, sigma = Y[:, :P].reshape(-1, *shape), Y[:, P:]
+    return EndToEnd(t=sol.t, W=W, sigma=sigma, status="ok" if sol.success else f"failed: {sol.message}",
+                    nfev=sol.nfev, residual=_sigma_residual(W, sigma))
 
 
 def effective_rank(W) -> float:

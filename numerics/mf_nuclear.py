@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .mf_commuting import sensing_stack
+from .result import Certified
 from .validate import as_matrix, as_vector, consistent, finite_result, integer, positive_scalar, pow2_scale
 
 
@@ -27,8 +28,21 @@ def _clarabel(prob, var, what: str, fix: str, unsolved: str) -> None:
         raise ValueError(unsolved.format(status=prob.status))
 
 
-def min_nuclear_norm(As, y, psd: bool = False):
-    """argmin ||W||_* s.t. <A_i, W> = y_i (PSD: min trace over W >= 0), cvxpy + Clarabel. Returns (W, status).
+@dataclass
+class MinNuclearNorm(Certified):
+    """argmin ||W||_* (PSD: tr W) under the measurements, with its value and the relative measurement residual."""
+
+    W: np.ndarray
+    value: float               # ||W||_* (tr W when PSD) of the returned W
+    residual: float            # ||A(W) - y|| / ||y||
+    status: str                # cvxpy's ("optimal", "optimal_inaccurate") | "inaccurate (relative residual ...)"
+
+    OK = ("optimal", "optimal_inaccurate")
+
+
+def min_nuclear_norm(As, y, psd: bool = False) -> MinNuclearNorm:
+    """argmin ||W||_* s.t. <A_i, W> = y_i (PSD: min trace over W >= 0), cvxpy + Clarabel (Gunasekar et al. 2017,
+    Conjecture 1's candidate).
 
     Solved on data rescaled by powers of 2 (Clarabel's tolerances are absolute); status "inaccurate" when the
     relative measurement residual exceeds 1e-6 (Clarabel's feasibility tolerance 1e-8 with margin for conditioning).
@@ -50,17 +64,23 @@ def min_nuclear_norm(As, y, psd: bool = False):
               "minimum nuclear norm problem is {status}: no (PSD) matrix fits the measurements")
     Wv = np.asarray(W.value) * (sy / sa)
     res = np.linalg.norm(np.einsum("mij,ij->m", A0, Wv) - y0) / max(np.linalg.norm(y0), 1e-300)
-    return Wv, prob.status if res <= 1e-6 else f"inaccurate (relative residual {res:.2g})"
+    return MinNuclearNorm(W=Wv, value=float(np.trace(Wv)) if psd else nuclear_norm(Wv), residual=float(res),
+                          status=prob.status if res <= 1e-6 else f"inaccurate (relative residual {res:.2g})")
 
 
 @dataclass
-class CertifiedMinTrace:
+class CertifiedMinTrace(Certified):
+    """min tr W over PSD W fitting the measurements, with a certified lower bound from a dual-feasible point."""
+
     W: np.ndarray
     upper: float          # tr W of the solver's W (feasible and PSD only to the solver's accuracy: not a bound)
     lower: float          # y^T nu_f with nu_f dual feasible (I - sum nu_i A_i >= 0): a certified lower bound
     nu: np.ndarray        # the dual-feasible multipliers nu_f
-    residual: float       # ||A(W) - y|| (absolute)
-    status: str
+    residual: float       # ||A(W) - y|| / ||y||
+    residual_abs: float   # ||A(W) - y||
+    status: str           # cvxpy's ("optimal" | "optimal_inaccurate")
+
+    OK = ("optimal",)
 
 
 def min_trace_certified(As, y) -> CertifiedMinTrace:
@@ -92,8 +112,9 @@ def min_trace_certified(As, y) -> CertifiedMinTrace:
     Z = np.eye(d) - np.tensordot(nu, A, axes=1)
     delta = max(0.0, -np.linalg.eigvalsh(Z)[0]) + 8 * d * np.finfo(np.float64).eps * max(1.0, np.abs(Z).max())
     nu_f = nu / (1 + delta)
+    res = float(np.linalg.norm(np.einsum("mij,ij->m", A, Wv) - y))
     return CertifiedMinTrace(W=Wv, upper=float(np.trace(Wv)), lower=float(y @ nu_f), nu=nu_f,
-                             residual=float(np.linalg.norm(np.einsum("mij,ij->m", A, Wv) - y)), status=prob.status)
+                             residual=res / max(np.linalg.norm(y), 1e-300), residual_abs=res, status=prob.status)
 
 
 def _mask(mask, M):
@@ -116,13 +137,26 @@ def svt(Z: np.ndarray, lam: float) -> np.ndarray:
 
 
 @dataclass
-class Regularized:
+class Regularized(Certified):
+    """A regularized fit W with its objective, stationarity residual, iterations and numerical rank."""
+
     W: np.ndarray
     objective: float
-    kkt: float          # ||W - svt(W - grad, lam)||_F / max(1, ||W||_F): fixed-point residual
+    residual: float     # SVT: ||W - svt(W - grad, lam)||_F / max(1, ||W||_F) (KKT fixed point); L-BFGS: ||grad||
     iterations: int
     rank: int
-    status: str = "converged"   # "max_iter" when the step never fell below tol
+    status: str = "converged"   # "max_iter" when the step never fell below tol; cvxpy's status for the cross-check
+
+    OK = ("converged", "optimal")
+
+
+def _rank(W) -> int:
+    s = np.linalg.svd(W, compute_uv=False)
+    return int(np.sum(s > 1e-8 * max(s[0], 1e-300)))
+
+
+def _kkt(W, mask, M, lam) -> float:
+    return float(np.linalg.norm(W - svt(W - mask * (W - M), lam)) / max(1.0, np.linalg.norm(W)))
 
 
 def completion_objective(W, mask, M, lam) -> float:
@@ -150,14 +184,12 @@ def nuclear_regularized_completion(mask, M, lam, tol: float = 1e-13, max_iter: i
         if step <= tol * max(1.0, np.linalg.norm(W)):
             status = "converged"
             break
-    kkt = np.linalg.norm(W - svt(W - mask * (W - M), lam)) / max(1.0, np.linalg.norm(W))
-    s = np.linalg.svd(W, compute_uv=False)
-    return Regularized(W=W, objective=completion_objective(W, mask, M, lam), kkt=float(kkt), iterations=it,
-                       rank=int(np.sum(s > 1e-8 * max(s[0], 1e-300))), status=status)
+    return Regularized(W=W, objective=completion_objective(W, mask, M, lam), residual=_kkt(W, mask, M, lam),
+                       iterations=it, rank=_rank(W), status=status)
 
 
-def nuclear_regularized_cvxpy(mask, M, lam):
-    """The same convex problem by cvxpy + Clarabel (cross-check) on M rescaled by a power of 2; (W, objective)."""
+def nuclear_regularized_cvxpy(mask, M, lam) -> Regularized:
+    """The same convex problem by cvxpy + Clarabel (cross-check) on M rescaled by a power of 2."""
     import cvxpy as cp
 
     mask, M = _mask(mask, M)
@@ -168,4 +200,6 @@ def nuclear_regularized_cvxpy(mask, M, lam):
     prob = cp.Problem(cp.Minimize(obj))
     _clarabel(prob, W, "nuclear-regularized completion", "rescale M and lam",
               "nuclear-regularized completion not solved: status {status}")
-    return np.asarray(W.value) * sm, float(prob.value) * sm**2
+    Wv = np.asarray(W.value) * sm
+    return Regularized(W=Wv, objective=float(prob.value) * sm**2, residual=_kkt(Wv, mask, M, lam),
+                       iterations=int(prob.solver_stats.num_iters or 0), rank=_rank(Wv), status=prob.status)

@@ -14,6 +14,7 @@ from theory.matrix import svd2
 
 from .compile import compiled
 from .mf_deep import _grad_at
+from .result import Certified
 from .validate import as_matrix, depth_value, times
 
 _ARGS = ("l1", "l2", "h11", "h12", "h21", "h22")
@@ -31,8 +32,9 @@ def to_svd2(W0):
         raise ValueError(f"W0 must be 2x2, got {W0.shape}")
     sign = np.linalg.slogdet(W0)[0]
     s = np.linalg.svd(W0, compute_uv=False)
-    if sign == 0 or s[1] == 0:
-        raise ValueError("det W0 = 0: the sign of det is undefined; pick an init with det W0 != 0")
+    if sign == 0 or s[1] <= 4 * np.finfo(np.float64).eps * s[0]:
+        raise ValueError(f"det W0 = 0 to rounding (singular values {s[0]:.3g}, {s[1]:.3g}): the sign of det is "
+                         "undefined; pick an init with det W0 != 0")
     if s[0] - s[1] <= 1e-12 * s[0]:
         raise ValueError(f"W0 has equal singular values ({s[0]:.6g}, {s[1]:.6g}): the SVD angles phi, psi are "
                          "undefined there (a singular point of these coordinates); perturb W0")
@@ -50,13 +52,17 @@ def from_svd2(state, D):
 
 
 @dataclass
-class Svd2Flow:
+class Svd2Flow(Certified):
+    """The 2x2 end-to-end flow in SVD coordinates: W(t), ln|det W|, the conserved sign of det (Razin & Cohen 2020)."""
+
     t: np.ndarray
     states: np.ndarray   # (T, 4): phi, psi, ln sigma1, ln sigma2
     W: np.ndarray        # (T, 2, 2)
     logabsdet: np.ndarray
     sign_det: float
-    status: str
+    status: str                # "ok" | "failed: ..." (solve_ivp)
+
+    OK = ("ok",)
 
 
 def integrate_svd2(W0, grad: Callable[[np.ndarray], np.ndarray], N: int, t_eval, rtol: float = 1e-10,

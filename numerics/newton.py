@@ -13,6 +13,8 @@ from typing import Protocol
 import numpy as np
 import scipy.linalg as sla
 
+from .result import Certified
+
 
 class DualFamily(Protocol):
     def link(self, s: np.ndarray) -> np.ndarray: ...
@@ -22,19 +24,18 @@ class DualFamily(Protocol):
 
 
 @dataclass
-class Prediction:
-    """A predicted interpolator with its certificate: b = link(X^T nu), feasibility residual, Newton history."""
+class Prediction(Certified):
+    """A predicted interpolator with its certificate: b with its dual nu (b = link(X^T nu); b - b0 = X^T nu for the
+    quadratic potentials; the LP dual for min-l1), feasibility residual, iterations and Newton history."""
 
     b: np.ndarray
     nu: np.ndarray
     residual: float            # ||X b - y|| / max(||y||, 1e-300)
     iterations: int
-    status: str                # "converged" | "max_iter" | "stalled" | "singular"
+    status: str                # "converged" | "max_iter" | "stalled" | "singular" (Newton); "optimal" (LP); "exact"
     history: list[float] = field(default_factory=list)
 
-    @property
-    def converged(self) -> bool:
-        return self.status == "converged"
+    OK = ("converged", "optimal", "exact")
 
 
 class SinhFamily:

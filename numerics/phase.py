@@ -175,7 +175,7 @@ def _l1_decision(X, b_star, b_alpha, nu, log_c, support) -> tuple[bool, str, flo
         feas = b_alpha + np.linalg.lstsq(X, X @ b_star - X @ b_alpha, rcond=None)[0]
         if np.abs(feas).sum() < np.abs(b_star).sum() * (1 - DESCENT_SLACK):
             return False, "descent", margin
-    b_l1, _ = min_l1(X, X @ b_star)
+    b_l1 = min_l1(X, X @ b_star).b
     return bool(np.linalg.norm(b_l1 - b_star) <= 1e-6 * np.linalg.norm(b_star)), "lp", margin
 
 

@@ -29,12 +29,16 @@ import numpy as np
 from theory import saddles as th
 
 from .compile import compiled
+from .result import Certified
 from .validate import as_matrix, as_vector, finite_result, finite_scalar, integer
 
 
 @dataclass
-class SaddlePath:
-    """Jump times tau_k (tau_0 = 0) and saddles b^k occupied on [tau_k, tau_{k+1}); duals s and nu at tau_k."""
+class SaddlePath(Certified):
+    """Jump times tau_k (tau_0 = 0) and saddles b^k occupied on [tau_k, tau_{k+1}); duals s and nu at tau_k.
+
+    ``b``: the alpha -> 0 limit, the last saddle (rationals in exact mode); ``residual``: its ||X b - y|| / ||y||.
+    """
 
     times: np.ndarray          # (K+1,)
     saddles: np.ndarray        # (K+1, d)
@@ -44,11 +48,12 @@ class SaddlePath:
     boundary: list[tuple[int, ...]] = field(default_factory=list)   # signed 1-based indices with |s_i| = 1
     ties: list[int] = field(default_factory=list)
     degenerate: list[bool] = field(default_factory=list)
-    status: str = "converged"
+    status: str = "converged"      # "converged" | "max_jumps" | "stalled"
     exact: bool = False
+    residual: float = float("nan")
 
     @property
-    def final(self) -> np.ndarray:
+    def b(self) -> np.ndarray:
         return self.saddles[-1]
 
     def at(self, tau) -> np.ndarray:
@@ -252,10 +257,12 @@ def saddle_to_saddle(X, y, exact: bool = False, max_jumps: int | None = None) ->
         finite_result(np.concatenate([np.ravel(rec[k]) for k in ("times", "saddles", "duals", "nus", "losses")]),
                       "the saddle path",
                       "rescale X or y (the loss ||X b - y||^2 overflows)")
+    r = np.asarray(grad(rec["saddles"][-1])[1], dtype=np.float64)
+    residual = float(np.linalg.norm(r) / max(np.linalg.norm(np.asarray(y, dtype=np.float64)), 1e-300))
     return SaddlePath(times=np.array(rec["times"], dtype=dt), saddles=np.array(rec["saddles"], dtype=dt),
                       duals=np.array(rec["duals"], dtype=dt), nus=np.array(rec["nus"], dtype=dt),
                       losses=np.array(rec["losses"], dtype=dt), boundary=boundary, ties=ties,
-                      degenerate=degenerate, status=status, exact=exact)
+                      degenerate=degenerate, status=status, exact=exact, residual=residual)
 
 
 def l1_kkt_residual(X, y, b, s) -> float:

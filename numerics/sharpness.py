@@ -5,7 +5,7 @@ Kinds: `pm` and `uv` params (R, 2, d); shared `b = w^2` params (R, 1, d).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -16,6 +16,8 @@ from theory import sharpness as th
 from .compile import compiled
 from .dln import _checked, flow_limit, sinh_limit
 from .dln_gd import c_scale
+from .newton import Prediction
+from .result import Certified
 from .validate import (as_matrix, as_vector, depth_value, finite_result, finite_scalar, integer, positive,
                        positive_scalar, pow2_scale)
 
@@ -95,11 +97,18 @@ def hessian_full(kind: str, params, X, y, depth: int = 2) -> np.ndarray:
     return Hp
 
 
-def gfs_sharpness(kind: str, X, y, alpha_sq, theta, nu0=None):
+@dataclass
+class GFSolution(Prediction):
+    """The gradient-flow solution from a GD iterate (a Bregman limit, its dual and certificate) and its sharpness."""
+
+    sharpness: float = float("nan")
+
+
+def gfs_sharpness(kind: str, X, y, alpha_sq, theta, nu0=None) -> GFSolution:
     """Sharpness of the gradient-flow solution from a GD iterate (Kreisler et al. 2023, arXiv 2305.13064, Sec. 3).
 
     GF from step k keeps that step's alpha_k and theta (theory.dln_gd), so its limit is the sinh-family Bregman
-    limit and its sharpness is lambda_max(X diag(weight_gf(b, alpha_k)) X^T / n). Returns (S, Prediction).
+    limit and its sharpness is lambda_max(X diag(weight_gf(b, alpha_k)) X^T / n).
     """
     if kind not in ("uv", "pm"):
         raise ValueError(f"gfs_sharpness supports kind 'uv' or 'pm', got {kind!r}")
@@ -111,7 +120,8 @@ def gfs_sharpness(kind: str, X, y, alpha_sq, theta, nu0=None):
     pred = sinh_limit(X, y, np.log(c_scale(kind) * alpha_sq), theta, nu0=nu0)
     w = compiled(th.hessian, "weight_gf", ("b", "alpha"), "numpy", (kind,))(pred.b, np.sqrt(alpha_sq))
     S = float(lam_max(X, np.broadcast_to(w, (1, X.shape[1])))[0])
-    return finite_scalar(S, "the GF-solution sharpness"), pred
+    return GFSolution(**{f.name: getattr(pred, f.name) for f in fields(pred)},
+                      sharpness=finite_scalar(S, "the GF-solution sharpness"))
 
 
 def sharpness_full(kind, params, X, y, depth: int = 2) -> np.ndarray:
@@ -124,15 +134,17 @@ def min_factor(kind: str) -> float:
 
 
 @dataclass
-class MinSharpness:
+class MinSharpness(Certified):
     """Minimum-sharpness interpolator: b, value lambda* = min lambda_max(X diag|b| X^T/n), certified gap."""
 
     b: np.ndarray
     value: float          # upper bound: lambda_max at the feasibility-projected b
     lower: float          # lower bound from a feasibility-repaired dual point
     gap: float
-    residual: float
-    status: str
+    residual: float       # ||X b - y|| / ||y||
+    status: str           # "optimal" | "optimal_inaccurate" | "inaccurate (certified gap ...)" | "exact" (n = 1)
+
+    OK = ("optimal", "optimal_inaccurate", "exact")
 
     def sharpness(self, kind: str) -> float:
         return min_factor(kind) * self.value
@@ -141,21 +153,23 @@ class MinSharpness:
         return 2.0 / self.sharpness(kind)
 
 
-def min_sharpness_n1(x, y: float) -> tuple[np.ndarray, float]:
-    """n = 1 closed form (theory.sharpness.min_sharpness_n1): all mass on argmin |x_i| over x_i != 0."""
+def min_sharpness_n1(x, y: float) -> MinSharpness:
+    """n = 1 closed form (theory.sharpness.min_sharpness_n1): all mass on argmin |x_i| over x_i != 0, value
+    |y| min |x_i| (Fojtik et al. 2025)."""
     x = np.asarray(x, dtype=np.float64)
     x = as_vector(x[0] if x.ndim == 2 and x.shape[0] == 1 else x, None, "x (one sample, shape (d,) or (1, d))")
     y = finite_scalar(y, "y")
     nz = np.flatnonzero(x != 0)
     if nz.size == 0:
         if y == 0:
-            return np.zeros_like(x), 0.0
+            return MinSharpness(np.zeros_like(x), 0.0, 0.0, 0.0, 0.0, "exact")
         raise ValueError("x is all zeros: x . b = y has no solution for y != 0")
     j = nz[np.argmin(np.abs(x[nz]))]
     b = np.zeros_like(x)
     b[j] = y / x[j]
     finite_result(b, "b = y / x_j", "rescale x or y")
-    return b, abs(y) * abs(x[j])
+    value = abs(y) * abs(x[j])
+    return MinSharpness(b, value, value, 0.0, float(abs(x @ b - y) / max(abs(y), 1e-300)), "exact")
 
 
 def min_sharpness(X, y, eps: float = 1e-10) -> MinSharpness:
@@ -212,7 +226,25 @@ def _min_sharpness(X, y, eps: float) -> MinSharpness:
                         else "optimal_inaccurate")
 
 
-def gf_path_sharpness(X, y, alpha, kind: str = "uv", t_max: float = 1e6, points: int = 400, rtol: float = 1e-10):
+@dataclass
+class SharpnessPath(Certified):
+    """Sharpness along the GF path (t, S) and at its limit b, with eta_c = 2 / S (Kreisler et al. 2023)."""
+
+    t: np.ndarray
+    S: np.ndarray              # full-Hessian sharpness at the times t
+    S_limit: float             # at the GF limit b (closed-form weights)
+    S_path_max: float          # max(S.max(), S_limit)
+    eta_c_limit: float         # 2 / S_limit
+    eta_c_path: float          # 2 / S_path_max
+    b: np.ndarray              # the GF limit (numerics.dln.flow_limit)
+    status: str                # "ok" | "failed: ..." (solve_ivp of the path); a limit not converged: "limit ..."
+    residual: float            # the limit's ||X b - y|| / ||y||
+
+    OK = ("ok",)
+
+
+def gf_path_sharpness(X, y, alpha, kind: str = "uv", t_max: float = 1e6, points: int = 400,
+                      rtol: float = 1e-10) -> SharpnessPath:
     """Sharpness (full Hessian) along the GF path and at its limit; eta_c = 2 / max over the path.
 
     Mirror coordinates G' = g(b(G)) (theory.dln): `uv` u+v = sqrt2 alpha e^{-G}, u-v = sqrt2 alpha e^{G};
@@ -251,5 +283,7 @@ def gf_path_sharpness(X, y, alpha, kind: str = "uv", t_max: float = 1e6, points:
     b = lim.b
     wgf = compiled(th.hessian, "weight_gf", ("b", "alpha"), "numpy", (kind,))(b, alpha)
     S_lim = float(lam_max(X, np.broadcast_to(wgf, (1, d)))[0])
-    return dict(t=sol.t, S=S, S_limit=S_lim, S_path_max=float(max(S.max(), S_lim)), b_gf=b, status=sol.status,
-                eta_c_limit=2.0 / S_lim, eta_c_path=2.0 / float(max(S.max(), S_lim)))
+    status = ("ok" if sol.success else f"failed: {sol.message}") if lim.converged else f"limit {lim.status}"
+    return SharpnessPath(t=sol.t, S=S, S_limit=S_lim, S_path_max=float(max(S.max(), S_lim)),
+                         eta_c_limit=2.0 / S_lim, eta_c_path=2.0 / float(max(S.max(), S_lim)), b=b, status=status,
+                         residual=lim.residual)

@@ -30,7 +30,7 @@ def _train(seed, kind, alpha, frac, n=3, d=6):
     """One GD run at eta = frac * 2 / S_GF, recording GDStats and, separately, every step's gradient g_l."""
     rng = np.random.default_rng(seed)
     X, y = rng.standard_normal((n, d)), rng.standard_normal(n)
-    eta = frac * 2 / gfs_sharpness(kind, X, y, alpha**2, np.zeros(d))[0]
+    eta = frac * 2 / gfs_sharpness(kind, X, y, alpha**2, np.zeros(d)).sharpness
     stats, grads = GDStats(kind, alpha, 1, d), []
 
     def on_step(k, g, active):

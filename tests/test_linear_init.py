@@ -8,13 +8,12 @@ from numerics.linear import deep_limit, kappa, null_projection, one_layer_limit,
 from theory.linear import deep, one_layer
 from verify.dln import grad_b, loss
 from verify.linear import balanced_init, end_to_end, gaussian_init, layer_grads, train_gd, train_gf
+from verify.testing import problems as P, strategies as ibs
 
 
-def _problem(seed, n, d):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    X /= np.sqrt(np.linalg.eigvalsh(X @ X.T / n).max())
-    return X, rng.standard_normal(n), rng.standard_normal(d)
+def _unit(X):
+    """X scaled to lambda_max(X X^T / n) = 1 (GD at eta = 1 contracts; GF time in units of the fastest mode)."""
+    return X / np.sqrt(np.linalg.eigvalsh(X @ X.T / X.shape[0]).max())
 
 
 def test_derivations_verify():
@@ -23,51 +22,60 @@ def test_derivations_verify():
         assert any("Arora" in s for s in deep(N).identities)
 
 
-@given(st.integers(0, 10**6), st.integers(1, 6), st.integers(1, 10), st.integers(2, 6))
-def test_kappa_solves_its_equation(seed, n, extra, N):
-    X, y, w0 = _problem(seed, n, n + extra)
-    k, res = kappa(X, y, w0, N)
-    A, B, C = w0 @ w0, np.sum(null_projection(X, w0) ** 2), np.sum(pinv_solution(X, y) ** 2)
-    assert k > 0 and res < 1e-13
+@given(ibs.random_problems(P.LinearInitProblem, n=st.integers(1, 6), d=st.integers(2, 16), seed=st.integers(0, 10**6)),
+       st.integers(2, 6))
+def test_kappa_solves_its_equation(problem, N):
+    X, y, w0 = _unit(problem.X), problem.y, problem.w0
+    root = kappa(X, y, w0, N)
+    k, res = root.value, root.residual
+    A, B, C = w0 @ w0, np.sum(null_projection(X, w0) ** 2), np.sum(pinv_solution(X, y).b ** 2)
+    assert k > 0 and res < 1e-13 and root.converged
     assert k ** (2 * N / (N - 1)) * A == pytest.approx(C + k**2 * B, rel=1e-12)
 
 
 @given(st.integers(0, 10**6))
 def test_kappa_depth2_matches_closed_form(seed):
-    X, y, w0 = _problem(seed, 3, 7)
-    A, B, C = w0 @ w0, np.sum(null_projection(X, w0) ** 2), np.sum(pinv_solution(X, y) ** 2)
+    p = P.LinearInitProblem.random(seed)
+    X, y, w0 = _unit(p.X), p.y, p.w0
+    A, B, C = w0 @ w0, np.sum(null_projection(X, w0) ** 2), np.sum(pinv_solution(X, y).b ** 2)
     q = (B + np.sqrt(B**2 + 4 * A * C)) / (2 * A)
-    assert kappa(X, y, w0, 2)[0] == pytest.approx(np.sqrt(q), rel=1e-13)
+    assert kappa(X, y, w0, 2).value == pytest.approx(np.sqrt(q), rel=1e-13)
 
 
 @given(st.integers(0, 10**6), st.sampled_from([2, 3]))
 def test_deep_linear_null_space_direction_is_conserved(seed, N):
-    X, y, w0 = _problem(seed, 3, 7)
+    p = P.LinearInitProblem.random(seed)
+    X, y, w0 = _unit(p.X), p.y, p.w0
     w0t = torch.tensor(w0[None, :])
-    res, ws = train_gf(X, y, balanced_init(w0t, 3, N, seed=seed), t_max=30.0, rtol=1e-11, atol=1e-13,
-                       stop_residual=None, t_eval=np.linspace(0, 30, 7))
+    res = train_gf(X, y, balanced_init(w0t, 3, N, seed=seed), t_max=30.0, rtol=1e-11, atol=1e-13,
+                   stop_residual=None, t_eval=np.linspace(0, 30, 7))
+    assert res.converged and res.b.shape == (7, 1, 7)
     p0 = null_projection(X, w0)
-    for w in ws[:, 0].numpy():
+    for w in res.b[:, 0].numpy():
         pw = null_projection(X, w)
         cosine = pw @ p0 / (np.linalg.norm(pw) * np.linalg.norm(p0))
         assert cosine > 1 - 1e-10
 
 
 def test_balanced_gf_reaches_deep_limit():
-    X, y, w0 = _problem(5, 3, 7)
-    res, ws = train_gf(X, y, balanced_init(torch.tensor(w0[None, :]), 3, 3, seed=1), t_max=1e4, stop_residual=1e-11)
-    assert np.allclose(ws[-1, 0].numpy(), deep_limit(X, y, w0, 3), rtol=0, atol=1e-9)
+    p = P.LinearInitProblem.random(5)
+    X, y, w0 = _unit(p.X), p.y, p.w0
+    res = train_gf(X, y, balanced_init(torch.tensor(w0[None, :]), 3, 3, seed=1), t_max=1e4, stop_residual=1e-11)
+    assert res.status == "event" and np.allclose(res.b[-1, 0].numpy(), deep_limit(X, y, w0, 3).b, rtol=0, atol=1e-9)
 
 
 @given(st.integers(0, 10**6))
 def test_one_layer_gd_limit_is_the_formula(seed):
-    X, y, w0 = _problem(seed, 4, 9)
+    p = P.LinearInitProblem.random(seed, n=4, d=9)
+    X, y, w0 = _unit(p.X), p.y, p.w0
     res = train_gd(X, y, [torch.tensor(w0[None, None, :])], eta=1.0, steps=100000, tol=1e-30)
-    assert np.allclose(res.w[0].numpy(), one_layer_limit(X, y, w0), rtol=0, atol=1e-11)
+    assert res.status == ["converged"]
+    assert np.allclose(res.b[0].numpy(), one_layer_limit(X, y, w0).b, rtol=0, atol=1e-11)
 
 
 def test_layer_grads_match_autograd():
-    X, y, _ = _problem(0, 4, 6)
+    p = P.LinearInitProblem.random(0, n=4, d=6)
+    X, y = _unit(p.X), p.y
     Ws = gaussian_init(2, 6, 5, 3, seed=0)
     Wt = [W.clone().requires_grad_() for W in Ws]
     Xt, yt = torch.tensor(X), torch.tensor(y)

@@ -11,14 +11,15 @@ from numerics.matrix import (balance_gap, balanced_factors, commuting_basis, com
 from theory.matrix import tracenorm
 from verify.flow import integrate
 from verify.matrix import deep_factor_grads, deep_rhs, sensing_grad, symmetric_rhs
+from verify.testing.problems import SensingProblem
 
 seeds = st.integers(0, 2**31 - 1)
 
 
-def _commuting(rng, d=4, m=2):
-    Q = np.linalg.qr(rng.standard_normal((d, d)))[0]
-    a = rng.standard_normal((m, d))
-    return np.einsum("ij,mj,kj->mik", Q, a, Q), a @ rng.uniform(0.5, 1.5, d)
+def _commuting(seed, d=4, m=2):
+    """Commuting symmetric sensing (As, y) of verify.testing: A_i = Q diag(a_i) Q^T, y = a lam, lam in [0.5, 1.5]."""
+    p = SensingProblem.random(seed, d=d, m=m)
+    return p.As, p.y
 
 
 @given(seeds, st.integers(2, 4))
@@ -83,11 +84,11 @@ def test_tracenorm_derivation_and_compiled_2x2_norm_match_numerics():
 
 @given(seeds, st.sampled_from([1e-1, 1e-2]))
 def test_commuting_closed_form_satisfies_the_ode(seed, alpha):
-    rng = np.random.default_rng(seed)
-    A, y = _commuting(rng)
+    A, y = _commuting(seed)
     t = np.array([0.5, 1.0 - 1e-4, 1.0, 1.0 + 1e-4])
-    W, _, status = commuting_trajectory(A, y, alpha, t)
-    assert status == "ok"
+    traj = commuting_trajectory(A, y, alpha, t)
+    W = traj.W
+    assert traj.converged and np.array_equal(traj.t, t)
     m = A.shape[0]
     G = np.einsum("m,mij->ij", np.einsum("mij,ij->m", A, W[2]) - y, A) / m
     dW = (W[3] - W[1]) / 2e-4
@@ -95,8 +96,7 @@ def test_commuting_closed_form_satisfies_the_ode(seed, alpha):
 
 
 def test_commuting_limit_matches_gf():
-    rng = np.random.default_rng(3)
-    A, y = _commuting(rng)
+    A, y = _commuting(3)
     rhs = symmetric_rhs(sensing_grad(torch.tensor(A), torch.tensor(y)), 4)
     res = integrate(rhs, (0.1 * torch.eye(4)).reshape(1, -1), [60.0], rtol=1e-12)
     U = res.states[-1, 0].reshape(4, 4)
@@ -105,7 +105,7 @@ def test_commuting_limit_matches_gf():
 
 def test_commuting_newton_converges_where_armijo_on_the_dual_cannot_be_decided():
     """Seed 2 of mf.commuting.limit at alpha = 0.1: Armijo on phi stalled at ||grad|| 1.3e-8 (phi's rounding)."""
-    A, y = _commuting(np.random.default_rng(2 * 1_000_003 + 401), 6, 3)
+    A, y = _commuting(2 * 1_000_003 + 401, 6, 3)
     p = commuting_limit(A, y, 0.1)
     assert p.status == "converged" and p.residual <= 1e-14
 
@@ -113,7 +113,7 @@ def test_commuting_newton_converges_where_armijo_on_the_dual_cannot_be_decided()
 @given(seeds, st.sampled_from([1e-30, 1e-80, 1e-150]))
 def test_commuting_limit_at_tiny_alpha_converges_in_log_domain(seed, alpha):
     """ln lambda_j = ln alpha^2 + (a^T mu)_j stays finite where lambda underflows; support fits y."""
-    A, y = _commuting(np.random.default_rng(seed), 6, 3)
+    A, y = _commuting(seed, 6, 3)
     p = commuting_limit(A, y, alpha)
     assert p.status == "converged" and p.residual <= 1e-12
     assert np.all(np.isfinite(p.log_lam)) and np.allclose(np.exp(p.log_lam), p.lam, rtol=1e-15, atol=0)
@@ -123,11 +123,12 @@ def test_commuting_limit_at_tiny_alpha_converges_in_log_domain(seed, alpha):
 
 @given(seeds)
 def test_min_trace_commuting_vertex_is_refined_to_rounding(seed):
-    A, y = _commuting(np.random.default_rng(seed), 6, 3)
-    _, lam, s = min_trace_commuting(A, y)
+    A, y = _commuting(seed, 6, 3)
+    lp = min_trace_commuting(A, y)
+    lam, s = lp.lam, lp.s
     a = commuting_basis(A).a
     on = lam > 0
-    assert np.linalg.norm(a @ lam - y) <= 1e-13 * np.linalg.norm(y)
+    assert np.linalg.norm(a @ lam - y) <= 1e-13 * np.linalg.norm(y) and lp.residual <= 1e-13
     if on.sum() == 3:   # a nondegenerate vertex: s = 1 on the support exactly, < 1 off it
         assert np.abs(s[on] - 1).max() <= 1e-12 and np.all(s[~on] < 1)
 
@@ -155,7 +156,7 @@ def test_bad_inputs_raise_clear_errors():
     fac = [rng.standard_normal((3, 3)) for _ in range(2)]
     with pytest.raises(ValueError, match="unbalanced"):
         integrate_end_to_end(fac, lambda W: W, [1.0])
-    Ac, _ = _commuting(rng, 4, 2)
+    Ac, _ = _commuting(1, 4, 2)
     Ac = np.concatenate([Ac, Ac[:1]])
     with pytest.raises(ValueError, match="inconsistent"):
         commuting_limit(Ac, np.array([1.0, 1.0, -5.0]), 0.1)

@@ -113,7 +113,7 @@ def test_recovery_batch_is_exact_at_alpha_zero_and_independent_of_batching():
         assert np.all(a["converged"])
         for t, sd in enumerate(seeds):   # the alpha -> 0 decision is min-l1's, however it was reached
             X, bs = ph.draw_instance(n, 24, 3, sd)
-            b_l1, _ = min_l1(X, X @ bs)
+            b_l1 = min_l1(X, X @ bs).b
             assert bool(a["recovered"][zero][t]) == bool(np.linalg.norm(b_l1 - bs) < 1e-6), (n, t)
 
 

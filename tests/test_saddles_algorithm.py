@@ -9,12 +9,13 @@ from numerics.dln import min_l1
 from numerics.saddles import l1_kkt_residual, nnls, saddle_to_saddle
 from theory.saddles import rescaled_dual
 from verify.claims.dln_init import FIXTURE_FINAL, FIXTURE_X as FX, FIXTURE_Y
+from verify.testing.problems import DLNProblem
 
 
 def _instance(seed, n, extra):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, n + extra))
-    return X, rng.standard_normal(n)
+    """Gaussian X (n, n + extra), y of verify.testing's DLNProblem.random(seed)."""
+    p = DLNProblem.random(seed, n=n, d=n + extra)
+    return p.X, p.y
 
 
 def test_rescaled_dual_derivation_verifies():
@@ -36,9 +37,9 @@ def test_output_is_a_kkt_point_of_min_l1(seed, n, extra):
     p = saddle_to_saddle(X, y)
     assert p.status == "converged"
     assert np.allclose(X.T @ p.nus[-1], p.duals[-1], atol=1e-10)      # s in range(X^T)
-    assert l1_kkt_residual(X, y, p.final, p.duals[-1]) < 1e-9
-    b1, _ = min_l1(X, y)
-    assert abs(np.abs(p.final).sum() - np.abs(b1).sum()) < 1e-9 * max(1.0, np.abs(b1).sum())
+    assert l1_kkt_residual(X, y, p.b, p.duals[-1]) < 1e-9
+    b1 = min_l1(X, y).b
+    assert abs(np.abs(p.b).sum() - np.abs(b1).sum()) < 1e-9 * max(1.0, np.abs(b1).sum())
 
 
 @given(st.integers(0, 10**6), st.integers(1, 6), st.integers(0, 10))
@@ -66,7 +67,7 @@ def test_tied_jump_times_and_degenerate_sets_are_deterministic():
     assert p.ties[1] == 2 and p.degenerate[1]
     assert list(p.saddles[1]) == [2, 0, 0, 0]       # the lowest tied index carries the weight (Lawson-Hanson)
     pf = saddle_to_saddle(np.array(X, dtype=float), np.array(y, dtype=float))
-    assert np.allclose(np.asarray(p.saddles[-1], float), pf.final, atol=1e-12)
+    assert np.allclose(np.asarray(p.saddles[-1], float), pf.b, atol=1e-12)
 
 
 def test_nnls_exact_matches_float():

@@ -65,7 +65,7 @@ def test_every_converged_gd_run_satisfies_the_stability_bound(seed, alpha):
     y = X @ (rng.standard_normal(6) * (rng.random(6) < 0.5))
     if not np.any(y):
         y = X[:, 0]
-    S_gf = gf_path_sharpness(X, y, alpha, "uv", t_max=1e4, points=50)["S_path_max"]
+    S_gf = gf_path_sharpness(X, y, alpha, "uv", t_max=1e4, points=50).S_path_max
     etas = 2 / S_gf * np.geomspace(0.3, 6.0, 10)
     res = net.train_gd("uv", X, y, net.init_params("uv", np.full(10, alpha), 6), etas, 10000)
     conv = np.array([s == "converged" for s in res.status])
@@ -86,7 +86,7 @@ def test_gf_solution_sharpness_from_untrained_stats_is_the_gf_limit_sharpness(se
     else:
         wp = np.sqrt((b + np.sqrt(b**2 + 4 * alpha**4)) / 2)
         P = np.stack([wp, alpha**2 / wp])
-    S = gfs_sharpness(kind, X, y, alpha**2, np.zeros(6))[0]
+    S = gfs_sharpness(kind, X, y, alpha**2, np.zeros(6)).sharpness
     assert S == pytest.approx(sharpness_interp(kind, P[None], X)[0], rel=1e-10)
 
 
@@ -96,14 +96,14 @@ def test_gf_solution_sharpness_of_a_converged_gd_run_is_the_run_sharpness(seed, 
     """At a GD limit the GF solution is the iterate itself; 1e-8: the exact GD limit holds to 1e-9 (dln.gd.exact)."""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((3, 6)); y = X @ rng.standard_normal(6)
-    etas = 2 / gfs_sharpness(kind, X, y, alpha**2, np.zeros(6))[0] * np.geomspace(0.3, 1.5, 6)
+    etas = 2 / gfs_sharpness(kind, X, y, alpha**2, np.zeros(6)).sharpness * np.geomspace(0.3, 1.5, 6)
     stats = GDStats(kind, alpha, 6, 6)
     res = net.train_gd(kind, X, y, net.init_params(kind, np.full(6, alpha), 6), etas, 10000,
                        on_step=stats.callback(torch.as_tensor(etas)))
     conv = [i for i, s in enumerate(res.status) if s == "converged"]
     assert conv
     S = sharpness_interp(kind, res.params.numpy()[conv], X)
-    S_gfs = [gfs_sharpness(kind, X, y, stats.alpha_sq()[i], stats.theta()[i])[0] for i in conv]
+    S_gfs = [gfs_sharpness(kind, X, y, stats.alpha_sq()[i], stats.theta()[i]).sharpness for i in conv]
     assert np.allclose(S_gfs, S, rtol=1e-8, atol=0)
 
 

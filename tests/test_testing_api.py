@@ -1,16 +1,21 @@
 """The public testing API (verify.testing): strategies draw well-posed problems, assertions pass on the package's own
 trained runs and fail with the documented message on perturbed ones, bad inputs give one clear error, and the
 docs/testing.md example runs in a fresh pytest outside the repository with the plugin."""
+import inspect
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import find, given, settings, strategies as st
+from hypothesis.errors import InvalidArgument
+from hypothesis.strategies import SearchStrategy
 
+from numerics import Result
 from numerics.dln_gd import GDStats
 from verify import dln, linear
 from verify.flow import integrate
@@ -29,6 +34,9 @@ STRATEGIES = {
     "deep_mf": ibs.deep_mf_problems(d=st.just(2), depth=st.sampled_from([2, 3]), t_end=st.floats(0.2, 0.6)),
     "linear": ibs.linear_init_problems(),
     "relu": ibs.relu_segment_problems(),
+    "random_dln": ibs.random_problems(P.DLNProblem, n=ibs.sizes(1, 4), alpha=ibs.log_uniform(1e-3, 10)),
+    "random_sensing": ibs.random_problems(P.SensingProblem, d=ibs.sizes(2, 4), m=ibs.sizes(1, 3)),
+    "random_linear": ibs.random_problems(P.LinearInitProblem, depth=st.sampled_from([1, 2, 3])),
 }
 
 
@@ -52,6 +60,8 @@ def test_every_strategy_draws_well_posed_problems(name, data):
     cert = problem.certificate
     assert cert.ok and cert.residual <= 1e-6, (problem, cert)
     assert repr(eval(repr(problem), vars(P))) == repr(problem)                   # the repr replays the problem
+    if name != "relu":                                                            # relu: closed forms, a dict
+        assert isinstance(problem.prediction, Result) and problem.prediction.converged
     if name == "gd":
         assert problem.eta_c <= problem.eta_max
         lo, hi = (0, problem.eta_c) if problem.regime == "stable" else (problem.eta_c, problem.eta_max)
@@ -73,9 +83,9 @@ small = dict(n=ibs.sizes(1, 3), d=ibs.sizes(1, 5), max_condition=10.0)
 def _gf(problem, depth=2):
     kind = problem.parametrization
     p0 = torch.tensor(np.asarray(problem.params0)[None])
-    _, b = dln.train_gf(kind, problem.X, problem.y, p0, [1e8], depth=depth, stop_residual=1e-13, t_max=1e8,
-                        method="LSODA")
-    return b[-1, 0]
+    res = dln.train_gf(kind, problem.X, problem.y, p0, [1e8], depth=depth, stop_residual=1e-13, t_max=1e8,
+                       method="LSODA")
+    return res.b[-1, 0]
 
 
 @FEW
@@ -184,11 +194,10 @@ def test_linear_limit_assertion_on_trained_runs(problem):
     X, y, w0 = problem.X, problem.y, torch.tensor(problem.w0[None])
     if problem.depth == 1:
         eta = 1.0 / np.linalg.eigvalsh(X @ X.T / problem.n).max()
-        w = linear.train_gd(X, y, [w0[:, None, :]], eta=eta, steps=200000, tol=1e-30).w[0]
+        w = linear.train_gd(X, y, [w0[:, None, :]], eta=eta, steps=200000, tol=1e-30).b[0]
     else:
-        _, ws = linear.train_gf(X, y, linear.balanced_init(w0, 3, problem.depth, seed=0), t_max=1e4,
-                                stop_residual=1e-12)
-        w = ws[-1, 0]
+        w = linear.train_gf(X, y, linear.balanced_init(w0, 3, problem.depth, seed=0), t_max=1e4,
+                            stop_residual=1e-12).b[-1, 0]
     iba.assert_matches_linear_limit(w, problem, rtol=1e-6)
     _fails(lambda: iba.assert_matches_linear_limit(w.numpy() + 0.1, problem), "worst coordinate")
 
@@ -241,12 +250,122 @@ def test_bad_inputs_give_one_clear_error_each():
     iba.assert_matches_flow_limit(torch.tensor(b, dtype=torch.float32), p, rtol=1e-5)
 
 
-@pytest.mark.parametrize("factory, name", [(ibs.dln_problems, "alpha"), (ibs.sensing_problems, "commuting"),
-                                           (ibs.dln_gd_problems, "regime"), (ibs.deep_mf_problems, "depth"),
-                                           (ibs.relu_segment_problems, "width")])
+PUBLIC_STRATEGIES = [ibs.full_row_rank_matrices, ibs.dln_problems, ibs.dln_shape_problems, ibs.dln_gd_problems,
+                     ibs.sensing_problems, ibs.deep_mf_problems, ibs.linear_init_problems, ibs.relu_segment_problems,
+                     ibs.regression_inputs]
+STRATEGY_ARGS = [(f, k) for f in PUBLIC_STRATEGIES for k, v in inspect.signature(f).parameters.items()
+                 if isinstance(v.default, SearchStrategy) or (k == "d" and v.default is None)]
+
+
+def test_every_public_strategy_is_listed_here_and_in_the_docs():
+    doc = (ROOT / "docs" / "testing.md").read_text()
+    public = {f.__name__ for f in PUBLIC_STRATEGIES} | {"sizes", "log_uniform", "elements", "random_problems"}
+    assert public == {n for n in ibs.__all__ if n != "DEFECTS"}
+    assert all(f"`{n}(" in doc for n in public) and all(f"`{n}(" in doc for n in iba.__all__)
+
+
+@pytest.mark.parametrize("factory, name", STRATEGY_ARGS, ids=[f"{f.__name__}-{k}" for f, k in STRATEGY_ARGS])
 def test_plain_value_for_a_strategy_says_wrap_it_in_just(factory, name):
     with pytest.raises(TypeError, match=r"st\.just"):
         factory(**{name: 3})
+
+
+@pytest.mark.parametrize("call, fragment", [
+    (lambda: ibs.sizes(0, 3), "1 <= lo <= hi"), (lambda: ibs.sizes(3, 2), "1 <= lo <= hi"),
+    (lambda: ibs.sizes(1.5, 3), "takes integers"), (lambda: ibs.log_uniform(-1.0, 2.0), "finite number > 0"),
+    (lambda: ibs.log_uniform(float("nan"), 2.0), "finite number > 0"), (lambda: ibs.log_uniform(2.0, 1.0), "lo <= hi"),
+    (lambda: ibs.elements(0.5, 0.25), "lo <= hi"), (lambda: ibs.dln_problems(max_condition=0.5), "max_condition"),
+])
+def test_bad_numbers_for_a_strategy_are_one_invalid_argument(call, fragment):
+    with pytest.raises(InvalidArgument, match=fragment):
+        call()
+
+
+@pytest.mark.parametrize("strategy, fragment", [
+    (ibs.dln_problems(depth=st.just(1)), "depth must be an integer >= 2"),
+    (ibs.dln_problems(parametrization=st.just("xy")), "use 'pm' or 'uv'"),
+    (ibs.dln_gd_problems(regime=st.just("fast")), "regime='fast'"),
+    (ibs.deep_mf_problems(depth=st.just(1)), "depth must be an integer >= 2"),
+    (ibs.linear_init_problems(depth=st.just(0)), "depth must be an integer >= 1"),
+    (ibs.regression_inputs(defect=st.just("typo")), "use 'ok' or one of"),
+])
+def test_invalid_values_drawn_from_a_given_strategy_name_the_argument(strategy, fragment):
+    with pytest.raises(InvalidArgument, match=fragment):
+        find(strategy, lambda _: True)
+
+
+def test_random_problems_reject_unknown_types_and_keywords():
+    with pytest.raises(TypeError, match="must be one of"):
+        ibs.random_problems(P.ReluSegmentProblem)
+    with pytest.raises(TypeError, match=r"unexpected keywords \['m'\]"):
+        ibs.random_problems(P.DLNProblem, m=st.just(2))
+    with pytest.raises(TypeError, match=r"st\.just"):
+        ibs.random_problems(P.DLNProblem, n=3)
+
+
+@given(ibs.random_problems(P.DLNProblem, n=ibs.sizes(2, 5), seed=st.integers(0, 100)))
+def test_random_problems_are_the_problem_types_own_random_instances(problem):
+    n, d = problem.X.shape
+    assert n <= d <= max(8, 2 * n)
+    same = [P.DLNProblem.random(s, n=n, d=d) for s in range(101)]
+    assert any(np.array_equal(q.X, problem.X) and np.array_equal(q.y, problem.y) for q in same)
+
+
+@given(ibs.regression_inputs())
+def test_regression_inputs_have_the_defect_they_name(triple):
+    X, y, defect = triple
+    n, d = X.shape
+    if defect == "ok":
+        assert np.all(np.isfinite(X)) and np.all(np.isfinite(y)) and y.shape == (n,) and d >= 1
+    elif defect == "shape":
+        assert y.shape == (n + 1,)
+    elif defect == "empty":
+        assert d == 0
+    elif defect == "rank" and n >= 2:
+        assert np.array_equal(X[-1], X[0])
+    elif defect == "ill" and n >= 2:
+        assert 0 < np.abs(X[-1] - X[0]).max() <= 1e-7 * np.abs(X[0]).max()
+    elif defect in ("special_X", "special_y"):
+        v = X if defect == "special_X" else y
+        assert np.isin(v, [0.0, 1e300, -1e-300, 1.0]).any() or not np.all(np.isfinite(v))
+
+
+@dataclass
+class _Out:
+    b: np.ndarray
+
+
+def test_value_error_or_finite_passes_clear_errors_and_finite_outputs_only():
+    assert iba.assert_value_error_or_finite(lambda: (_ for _ in ()).throw(ValueError("x must be finite"))) is None
+    out = iba.assert_value_error_or_finite(lambda x: {"p": _Out(np.ones(2) * x)}, 2.0)
+    assert out["p"].b.tolist() == [2.0, 2.0]
+    with pytest.raises(AssertionError, match="without a message"):
+        iba.assert_value_error_or_finite(lambda: (_ for _ in ()).throw(ValueError()))
+    with pytest.raises(AssertionError, match="non-finite entries"):
+        iba.assert_value_error_or_finite(lambda: [_Out(np.array([1.0, np.nan]))])
+    with pytest.raises(AssertionError, match="non-finite entries"):
+        iba.assert_value_error_or_finite(lambda: torch.tensor([np.inf]))
+    with pytest.raises(ZeroDivisionError):
+        iba.assert_value_error_or_finite(lambda: 1 / 0)
+    with pytest.raises(TypeError, match="expects a callable"):
+        iba.assert_value_error_or_finite(np.ones(2))
+
+
+@pytest.mark.parametrize("build, fragment", [
+    (lambda: P.DLNProblem([[1.0, np.nan]], [1.0], 0.1), "non-finite"),
+    (lambda: P.DLNProblem([["a", "b"]], [1.0], 0.1), "numeric array"),
+    (lambda: P.DLNProblem([[1.0, 0.0]], [1.0, 2.0], 0.1), "shape mismatch"),
+    (lambda: P.DLNProblem([[1.0, 0.0]], [1.0], float("nan")), "alpha must be finite"),
+    (lambda: P.DLNProblem([1.0, 0.0], [1.0], 0.1), "2-D"),
+    (lambda: P.DLNShapeProblem([[1.0, 0.0]], [1.0], [1.0, 1.0], [1.0, 0.5]), r"\|u0_i\| != \|v0_i\|"),
+    (lambda: P.SensingProblem(np.array([[[1.0, 2.0], [0.0, 1.0]]]), [1.0], 0.1), "symmetric"),
+    (lambda: P.LinearInitProblem([[1.0, 0.0]], [1.0], [0.0, 0.0]), "w0 = 0"),
+    (lambda: P.DeepMFProblem(np.eye(2)[None], [1.0], (np.eye(2), 2 * np.eye(2)), [1.0]), "unbalanced"),
+    (lambda: P.ReluSegmentProblem(d=3, width=4, theta=4.0), r"theta must lie in \(0, pi\)"),
+])
+def test_bad_problem_constructions_give_one_value_error_naming_it(build, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        build()
 
 
 # ---- the plugin and the documented example in a fresh pytest ------------------------------------------------------

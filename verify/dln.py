@@ -5,11 +5,13 @@ Gradient flow integrates `pm`/depth in log coordinates l = ln w (w > 0 is preser
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 import torch
+
+from numerics.result import Certified
 
 from .flow import FlowResult, integrate
 
@@ -86,13 +88,16 @@ def loss(X, y, b) -> torch.Tensor:
 
 
 @dataclass
-class TrainResult:
+class TrainResult(Certified):
+    """R trained networks: final parameters (R, 2, d), end-to-end b (R, d), per-run status, steps, loss, residual."""
+
     params: torch.Tensor
     b: torch.Tensor
     status: list[str]                 # per run: "converged" | "diverged" | "max_steps"
     steps: np.ndarray                 # per run: steps taken (step of divergence for diverged runs)
     loss: np.ndarray
     extra: dict = field(default_factory=dict)
+    residual: np.ndarray | None = None   # per run ||X b - y|| / ||y||
 
 
 def train_gd(kind: str, X, y, params0: torch.Tensor, eta, steps: int, depth: int = 2, tol: float = 1e-24,
@@ -148,7 +153,13 @@ def train_gd(kind: str, X, y, params0: torch.Tensor, eta, steps: int, depth: int
     L = loss(X, y, b).detach().cpu().numpy()
     status = ["diverged" if dv else ("max_steps" if ac else "converged")
               for dv, ac in zip(diverged.tolist(), active.tolist())]
-    return TrainResult(params, b, status, done_at.numpy(), L)
+    return TrainResult(params, b, status, done_at.numpy(), L, residual=_relative_residual(X, y, b))
+
+
+def _relative_residual(X, y, b) -> np.ndarray:
+    """||X b - y|| / ||y|| per run as numpy."""
+    with torch.no_grad():
+        return residual_stop(X, y, lambda v: v)(b.to(X.device)).cpu().numpy()
 
 
 def to_flow_coords(kind: str, params: torch.Tensor) -> torch.Tensor:
@@ -178,8 +189,9 @@ def flow_rhs(kind: str, X: torch.Tensor, y: torch.Tensor, depth: int = 2) -> Cal
 
 def train_gf(kind: str, X, y, params0: torch.Tensor, t_eval, depth: int = 2, rtol: float = 1e-12,
              atol: float = 1e-14, method: str = "Radau", stop_residual: float | None = None,
-             t_max: float | None = None, time_scale=None) -> tuple[FlowResult, torch.Tensor]:
-    """Gradient flow of R networks (one stacked ODE). Returns the FlowResult and b at each returned time (T, R, d).
+             t_max: float | None = None, time_scale=None) -> FlowResult:
+    """Gradient flow of R networks (one stacked ODE): a FlowResult with b (T, R, d) at the returned times t and the
+    relative residual ||X b - y|| / ||y|| per run at the last one.
 
     ``stop_residual``: stop once every run has ||X b - y|| / ||y|| below it (the limit is reached).
     ``time_scale`` (R,): run r follows d theta/dt = scale_r rhs(theta): the same path and limit, reached at
@@ -200,4 +212,4 @@ def train_gf(kind: str, X, y, params0: torch.Tensor, t_eval, depth: int = 2, rto
     states = torch.as_tensor(res.states, dtype=params0.dtype)
     T, R, _ = states.shape
     bs = b_of(kind, from_flow_coords(kind, states.reshape(T * R, -1), d), depth).reshape(T, R, d)
-    return res, bs
+    return replace(res, b=bs, residual=_relative_residual(X, y, bs[-1]) if T else None)

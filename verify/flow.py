@@ -15,15 +15,23 @@ import scipy.sparse as sps
 import torch
 from scipy.integrate import solve_ivp
 
+from numerics.result import Certified
+
 
 @dataclass
-class FlowResult:
+class FlowResult(Certified):
+    """R runs of gradient flow: states at times t; trainers of networks add the end-to-end predictor b."""
+
     t: np.ndarray            # (T,) times returned
     states: np.ndarray       # (T, R, P)
     status: str              # "ok" | "event" (stopped by the residual event) | "failed: ..."
     nfev: int
     njev: int
     t_final: float
+    residual: np.ndarray | None = None   # (R,) stop(theta) at the last state (network trainers: ||X b - y|| / ||y||)
+    b: torch.Tensor | None = None        # (T, R, d) end-to-end predictor at each time (verify.dln, verify.linear)
+
+    OK = ("ok", "event")      # the integration finished: at the last time or at the stop event
 
 
 def _block_jacobian(rhs: Callable, R: int, P: int, dtype, device):
@@ -82,5 +90,10 @@ def integrate(rhs: Callable[[torch.Tensor], torch.Tensor], theta0: torch.Tensor,
         status = "event"
         ts = np.append(ts, sol.t_events[0][-1])
         ys = np.vstack([ys, sol.y_events[0][-1][None, :]])
-    return FlowResult(t=ts, states=ys.reshape(len(ts), R, P), status=status, nfev=sol.nfev,
-                      njev=getattr(sol, "njev", 0), t_final=float(ts[-1]) if len(ts) else 0.0)
+    states = ys.reshape(len(ts), R, P)
+    residual = None
+    if stop is not None and len(ts):
+        with torch.no_grad():
+            residual = stop(torch.as_tensor(states[-1], dtype=dtype, device=device)).cpu().numpy()
+    return FlowResult(t=ts, states=states, status=status, nfev=sol.nfev, njev=getattr(sol, "njev", 0),
+                      t_final=float(ts[-1]) if len(ts) else 0.0, residual=residual)

@@ -1,16 +1,19 @@
 """Deep linear networks with scalar output, batched over runs: f(x) = W_N ... W_1 x, layers (R, h_out, h_in).
 
-End-to-end vector w = (W_N ... W_1)^T (R, d). Closed-form layer gradients (one pass of prefix/suffix products):
+End-to-end vector w = (W_N ... W_1)^T (R, d), named ``b`` in the results as by every predictor. Closed-form layer
+gradients (one pass of prefix/suffix products):
 dL/dW_j = (W_N ... W_{j+1})^T (W_{j-1} ... W_1 g)^T with g = X^T (X w - y)/n.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from .dln import grad_b, loss, residual_stop
+from numerics.result import Certified
+
+from .dln import _relative_residual, grad_b, loss, residual_stop
 from .flow import FlowResult, integrate
 
 
@@ -84,8 +87,9 @@ def unflatten(theta, shp):
 
 
 def train_gf(X, y, Ws0: list[torch.Tensor], t_max: float, rtol: float = 1e-12, atol: float = 1e-14,
-             method: str = "DOP853", stop_residual: float | None = 1e-13, t_eval=None):
-    """Gradient flow of R deep linear nets (one stacked ODE, verify.flow.integrate). Returns (FlowResult, w (T, R, d))."""
+             method: str = "DOP853", stop_residual: float | None = 1e-13, t_eval=None) -> FlowResult:
+    """Gradient flow of R deep linear nets (one stacked ODE, verify.flow.integrate): a FlowResult with the end-to-end
+    b (T, R, d) at the returned times and the relative residual per run at the last one."""
     X = torch.as_tensor(X, dtype=Ws0[0].dtype, device=Ws0[0].device)
     y = torch.as_tensor(y, dtype=Ws0[0].dtype, device=Ws0[0].device)
     shp = [tuple(W.shape[1:]) for W in Ws0]
@@ -101,16 +105,19 @@ def train_gf(X, y, Ws0: list[torch.Tensor], t_max: float, rtol: float = 1e-12, a
                                 stop_below=stop_residual or 0.0, t_max=t_max)
     states = torch.as_tensor(res.states, dtype=Ws0[0].dtype)
     ws = torch.stack([end_to_end(unflatten(s, shp)) for s in states]) if len(states) else states
-    return res, ws
+    return replace(res, b=ws, residual=_relative_residual(X, y, ws[-1]) if len(states) else None)
 
 
 @dataclass
-class GDResult:
+class GDResult(Certified):
+    """R trained deep linear nets: layers, end-to-end b (R, d), per-run status, steps, loss and residual."""
+
     Ws: list[torch.Tensor]
-    w: torch.Tensor
-    status: list[str]
+    b: torch.Tensor
+    status: list[str]          # per run: "converged" | "diverged" | "max_steps"
     steps: np.ndarray
     loss: np.ndarray
+    residual: np.ndarray       # per run ||X b - y|| / ||y||
 
 
 def train_gd(X, y, Ws0: list[torch.Tensor], eta, steps: int, tol: float = 1e-28, check_every: int = 50) -> GDResult:
@@ -141,7 +148,7 @@ def train_gd(X, y, Ws0: list[torch.Tensor], eta, steps: int, tol: float = 1e-28,
     w = end_to_end(Ws)
     status = ["diverged" if dv else ("max_steps" if ac else "converged")
               for dv, ac in zip(diverged.tolist(), active.tolist())]
-    return GDResult(Ws, w, status, done, loss(X, y, w).cpu().numpy())
+    return GDResult(Ws, w, status, done, loss(X, y, w).cpu().numpy(), _relative_residual(X, y, w))
 
 
 def ntk_end_to_end(Ws: list[torch.Tensor]) -> torch.Tensor:

@@ -1,10 +1,14 @@
 """Factorization networks and trainers, batched over runs: W = U U^T, deep W = W_N...W_1, weight-decayed U V^T."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
+
+from numerics.mf_nuclear import Regularized
+from numerics.result import Certified
 
 
 def sensing_grad(A: torch.Tensor, y: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -61,12 +65,23 @@ def deep_rhs(grad: Callable, N: int, d: int) -> Callable[[torch.Tensor], torch.T
     return rhs
 
 
-def gd_deep(Ws0: torch.Tensor, grad: Callable, eta: float, steps: int, record: int = 0, record_factors: bool = False):
-    """Full-batch GD on factors (R, N, d, d), one tensor program per step; per-run divergence detection.
+@dataclass
+class FactorRun(Certified):
+    """R runs of GD on factors: final factors Ws (R, N, d, d), end-to-end W (R, d, d), per-run status, history."""
 
-    Returns (factors, status list, history every ``record`` steps: end-to-end W, or the factors if
-    ``record_factors``).
-    """
+    Ws: torch.Tensor
+    W: torch.Tensor
+    status: list[str]          # per run: "ok" | "diverged at step k"
+    history: list              # every ``record`` steps: end-to-end W (R, d, d), or the factors
+    residual: np.ndarray       # per run ||G(W)|| / ||G(W(0))||: stationarity relative to the start
+
+    OK = ("ok",)
+
+
+def gd_deep(Ws0: torch.Tensor, grad: Callable, eta: float, steps: int, record: int = 0,
+            record_factors: bool = False) -> FactorRun:
+    """Full-batch GD on factors (R, N, d, d), one tensor program per step; per-run divergence detection (Arora et al.
+    2019); history every ``record`` steps: end-to-end W, or the factors if ``record_factors``."""
     Ws = Ws0.clone()
     R = Ws.shape[0]
     diverged = torch.full((R,), -1, dtype=torch.long)
@@ -81,12 +96,15 @@ def gd_deep(Ws0: torch.Tensor, grad: Callable, eta: float, steps: int, record: i
             diverged[bad] = k
             Ws[bad] = 0.0
     status = ["ok" if int(s) < 0 else f"diverged at step {int(s)}" for s in diverged]
-    return Ws, status, hist
+    W = product(Ws)
+    g0, g = (torch.linalg.matrix_norm(grad(V)).cpu().numpy() for V in (product(Ws0), W))
+    return FactorRun(Ws=Ws, W=W, status=status, history=hist, residual=g / np.maximum(g0, 1e-300))
 
 
 def weight_decay_lbfgs(mask: np.ndarray, M: np.ndarray, lam: float, k: int, rng: np.random.Generator,
-                       init_scale: float = 0.1, gtol: float = 1e-13, max_iter: int = 20000):
-    """Stationary point of (1/2)||P_Omega(U V^T - M)||^2 + (lam/2)(||U||^2 + ||V||^2), width k (L-BFGS)."""
+                       init_scale: float = 0.1, gtol: float = 1e-13, max_iter: int = 20000) -> Regularized:
+    """Stationary point W = U V^T of (1/2)||P_Omega(U V^T - M)||^2 + (lam/2)(||U||^2 + ||V||^2), width k (L-BFGS;
+    Srebro et al. 2005); residual = ||grad|| in (U, V)."""
     from scipy.optimize import minimize
 
     d1, d2 = M.shape
@@ -102,4 +120,9 @@ def weight_decay_lbfgs(mask: np.ndarray, M: np.ndarray, lam: float, k: int, rng:
     res = minimize(fg, x0, jac=True, method="L-BFGS-B",
                    options={"maxiter": max_iter, "maxfun": 4 * max_iter, "gtol": gtol, "ftol": 1e-300, "maxcor": 30})
     U, V = res.x[:d1 * k].reshape(d1, k), res.x[d1 * k:].reshape(d2, k)
-    return U @ V.T, float(np.linalg.norm(fg(res.x)[1])), res.nit
+    f, g = fg(res.x)
+    W = U @ V.T
+    s = np.linalg.svd(W, compute_uv=False)
+    return Regularized(W=W, objective=float(f), residual=float(np.linalg.norm(g)), iterations=res.nit,
+                       rank=int(np.sum(s > 1e-8 * max(s[0], 1e-300))),
+                       status="converged" if res.success else f"stopped: {res.message}")

@@ -11,6 +11,9 @@ from typing import Callable
 import numpy as np
 import torch
 
+from numerics.result import Certified
+from numerics.tensor import full_tensor
+
 
 @dataclass(frozen=True)
 class Completion:
@@ -109,13 +112,26 @@ def cp_rhs(lossfn: CPLoss, R: int) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 @dataclass
-class GDRun:
+class GDRun(Certified):
+    """B runs of GD on CP factors: final factors F, recorded norms, losses and test errors, per-run status."""
+
     F: torch.Tensor            # final factors (B, N, d, R)
     steps: list[int]           # recorded steps
     norms: np.ndarray          # (S, B, R) component norms at the recorded steps
     loss: np.ndarray           # (S, B) training loss
     test: np.ndarray           # (S, B) ||W - T|| / ||T|| (full tensor)
     status: list[str]          # per run: "ok" | "converged at step k" | "diverged at step k"
+    residual: np.ndarray       # (B,) ||W_Omega - y|| / ||y|| of the final factors
+
+    @property
+    def converged(self) -> np.ndarray:
+        """Per run: the loss fell below ``stop_loss``."""
+        return np.array([st.startswith("converged") for st in self.status], dtype=bool)
+
+    @property
+    def W(self) -> np.ndarray:
+        """The final tensors sum_r w_r^1 (x) ... (x) w_r^N, (B,) + (d,)*N."""
+        return full_tensor(self.F.detach().cpu().numpy())
 
 
 def gd(lossfn: CPLoss, F0: torch.Tensor, eta: float, steps: int, record: int, T: np.ndarray,
@@ -173,5 +189,7 @@ def gd(lossfn: CPLoss, F0: torch.Tensor, eta: float, steps: int, record: int, T:
         all_active = False
     if record and rec_steps[-1] != k:
         snapshot(k, lossfn.loss(F))
+    with torch.no_grad():
+        resid = (lossfn.residual(F).norm(dim=1) / lossfn.y.norm().clamp_min(1e-300)).cpu().numpy()
     return GDRun(F=F, steps=rec_steps, norms=np.array(norms), loss=np.array(losses), test=np.array(tests),
-                 status=status)
+                 status=status, residual=resid)

@@ -45,7 +45,7 @@ def eos_sweep(seed: int, quick: bool, device: str = "cpu"):
     d = X.shape[1]
     ms = min_sharpness(X, y)
     gp = gf_path_sharpness(X, y, alpha, "uv")
-    eta_max, eta_c = ms.eta_max("uv"), gp["eta_c_path"]
+    eta_max, eta_c = ms.eta_max("uv"), gp.eta_c_path
     etas = np.unique(np.concatenate([np.linspace(0.02, eta_c, 8), np.linspace(eta_c, eta_max, 18)[1:-1],
                                      eta_max * np.array([1.02, 1.1, 1.3])]))
     stats = GDStats("uv", np.full(len(etas), alpha), len(etas), d, device=device)
@@ -90,14 +90,14 @@ def _gfs_diagnosis(sw, runs) -> tuple[dict, dict]:
     for i in runs:
         ratios, nu = [], None
         for a_sq, th in sw["snaps"]:
-            S, pred = gfs_sharpness("uv", X, y, a_sq[i], th[i], nu0=nu)
-            ratios.append(S * etas[i] / 2)
-            nu = pred.nu
+            gfs = gfs_sharpness("uv", X, y, a_sq[i], th[i], nu0=nu)
+            ratios.append(gfs.sharpness * etas[i] / 2)
+            nu = gfs.nu
             if ratios[-1] < 1:
                 break
         ratios = np.array(ratios)
         below = np.flatnonzero(ratios < 1)
-        S_end = gfs_sharpness("uv", X, y, alpha_sq[i], theta[i])[0]
+        S_end = gfs_sharpness("uv", X, y, alpha_sq[i], theta[i]).sharpness
         final = sw["S"][i] * etas[i] / 2
         out[f"eta={etas[i]:.4f}"] = dict(
             ratio_init=ratios[0], ratio_peak=ratios.max(),
@@ -152,7 +152,7 @@ def sharpness_min(ctx: Context) -> Measurement:
         x = rng.standard_normal((1, 6))
         yy = rng.standard_normal(1)
         ms = min_sharpness(x, yy)
-        closed = min_sharpness_n1(x[0], yy[0])[1]
+        closed = min_sharpness_n1(x[0], yy[0]).value
         det[f"n1_{k}"] = dict(sdp=ms.value, closed=closed, gap=ms.gap)
         errs += [abs(ms.value - closed) / closed, ms.gap / ms.value]
     for k, (n, d) in enumerate([(2, 3), (2, 4), (3, 4)]):
@@ -201,7 +201,7 @@ def eos_stability(ctx: Context) -> Measurement:
     path = _plot_stability(ctx, sw, conv)
     return Measurement("violations (S > 2/eta; converged above eta_max; exact-limit error > 1e-9; |S - S_GFS| > 1e-8)",
                        sum(v.values()), 0,
-                       dict(violations=v, eta_c=sw["eta_c"], eta_c_limit=sw["gp"]["eta_c_limit"], eta_max=sw["eta_max"],
+                       dict(violations=v, eta_c=sw["eta_c"], eta_c_limit=sw["gp"].eta_c_limit, eta_max=sw["eta_max"],
                             S_min=sw["ms"].sharpness("uv"), sdp_gap=sw["ms"].gap, etas=etas, S=S, status=st,
                             S_times_eta_over_2=S * etas / 2, max_exact_err=float(err.max(initial=0)),
                             max_gfs_final_rel=float(gf.max(initial=0)), gfs_final_rel=gfs_final, **exact),
@@ -211,7 +211,7 @@ def eos_stability(ctx: Context) -> Measurement:
 def _gfs_final(sw, conv) -> list:
     """|S_GFS(final statistics) - S| / S per converged run: the GF solution of a converged iterate is the iterate."""
     a_sq, th = sw["stats"].alpha_sq(), sw["stats"].theta()
-    return [float(abs(gfs_sharpness("uv", sw["X"], sw["y"], a_sq[i], th[i])[0] - sw["S"][i]) / sw["S"][i])
+    return [float(abs(gfs_sharpness("uv", sw["X"], sw["y"], a_sq[i], th[i]).sharpness - sw["S"][i]) / sw["S"][i])
             if conv[i] else None for i in range(len(conv))]
 
 
@@ -290,7 +290,7 @@ def interpolation_statistic(ctx: Context) -> dict:
     norm2 = (sw["params"] ** 2).sum(axis=(1, 2))
     rho_n, p_n = spearmanr(etas[sel], norm2[sel], alternative="greater") if sel.sum() >= 3 else (np.nan, 1.0)
     rho_s, p_s = spearmanr(etas[sel], S[sel], alternative="less") if sel.sum() >= 3 else (np.nan, 1.0)
-    gf = sw["gp"]["b_gf"]
+    gf = sw["gp"].b
     e_gf = np.linalg.norm(sw["b"] - gf, axis=1) / np.linalg.norm(gf)
     order = float(np.log(e_gf[1] / e_gf[0]) / np.log(etas[1] / etas[0])) if conv[:2].all() else float("nan")
     top = np.flatnonzero(conv & (etas < sw["eta_max"]))[-1]
@@ -337,7 +337,7 @@ def _plot_interpolation(ctx, sw):
     sc = ax.scatter(norm2, sw["S"][conv], c=sw["etas"][conv])
     ax.set_xlabel("||theta||^2"); ax.set_ylabel("sharpness"); fig.colorbar(sc, label="eta")
     ax.axhline(sw["ms"].sharpness("uv"), color="r", ls="--", label="S_min")
-    ax.axhline(sw["gp"]["S_limit"], color="k", ls=":", label="S of the GF limit")
+    ax.axhline(sw["gp"].S_limit, color="k", ls=":", label="S of the GF limit")
     ax.legend()
     return save(fig, ctx.plot_path("dln_eos_path.png"))
 
@@ -365,11 +365,11 @@ def gfs_trace(seed: int, eta: float, steps: int):
         train_gd("uv", X, y, init_params("uv", np.array([alpha]), d), np.array([eta]), steps, on_step=on_step)
     warm, cold, resid, nu = [], [], [], None
     for a_sq, th in trace[:steps + 1]:
-        S, pred = gfs_sharpness("uv", X, y, a_sq, th, nu0=nu)
-        nu = pred.nu
-        warm.append(S)
-        resid.append(pred.residual)
-        cold.append(gfs_sharpness("uv", X, y, a_sq, th)[0])
+        gfs = gfs_sharpness("uv", X, y, a_sq, th, nu0=nu)
+        nu = gfs.nu
+        warm.append(gfs.sharpness)
+        resid.append(gfs.residual)
+        cold.append(gfs_sharpness("uv", X, y, a_sq, th).sharpness)
     return X, y, alpha, np.array(warm), np.array(cold), np.array(resid)
 
 
@@ -379,7 +379,7 @@ def gfs_trace(seed: int, eta: float, steps: int):
 def gfs_monotone(ctx: Context) -> Measurement:
     inst = MONOTONE_INSTANCE
     X, y, alpha, warm, cold, resid = gfs_trace(inst["seed"], inst["eta"], inst["steps"])
-    eta_c = gf_path_sharpness(X, y, alpha, "uv")["eta_c_path"]
+    eta_c = gf_path_sharpness(X, y, alpha, "uv").eta_c_path
     rise = warm[-1] - warm[0]
     # numerical error of each S_GFS: warm vs cold Newton starts, plus eigvalsh rounding (~1e-15 S)
     err = float(np.max(np.abs(warm - cold)) + 1e-15 * warm.max())
@@ -424,7 +424,7 @@ def eos_generalization(ctx: Context) -> Measurement:
     y = 1.0
     bstar = np.full(d, y / x.sum())
     alpha = 0.05
-    S_min = 4 * min_sharpness_n1(x, y)[1]       # shared kind: S = 4 sum x_i^2 b_i at interpolators
+    S_min = 4 * min_sharpness_n1(x, y).value       # shared kind: S = 4 sum x_i^2 b_i at interpolators
     eta_max = 2 / S_min
     etas = eta_max * np.concatenate([np.linspace(0.02, 0.98, 25), [1.05, 1.2]])
     with one_thread():

@@ -35,11 +35,11 @@ def _flow_limits(kind, X, y, params0, depth=2):
     """Trained limits at rtol and at RTOL_CHECK; the difference bounds the integrator's global error."""
     out = []
     for rtol in (RTOL, RTOL_CHECK):
-        res, b = net.train_gf(kind, X, y, params0, [1e8], depth=depth, rtol=rtol, atol=ATOL * rtol / RTOL,
-                              stop_residual=STOP_RESIDUAL, t_max=1e8)
+        res = net.train_gf(kind, X, y, params0, [1e8], depth=depth, rtol=rtol, atol=ATOL * rtol / RTOL,
+                           stop_residual=STOP_RESIDUAL, t_max=1e8)
         if res.status != "event":
             raise RuntimeError(f"gradient flow did not reach the residual {STOP_RESIDUAL:g}: {res.status}")
-        out.append((b[-1].numpy(), res))
+        out.append((res.b[-1].numpy(), res))
     return out
 
 
@@ -125,8 +125,8 @@ SMALL_TOL, LARGE_TOL = 1e-5, 1e-3
 
 def _small_alpha_rate(X, y, band=(1e-10, 1e-3)):
     """Exponents of ||b_alpha - b_l1|| and of each off-support |b_i| in alpha, vs the derived 2(1 - |s_i|)."""
-    b1, nu = min_l1(X, y)
-    s = np.abs(X.T @ nu)
+    l1 = min_l1(X, y)
+    b1, s = l1.b, np.abs(X.T @ l1.nu)
     off = np.abs(b1) == 0
     rate = th.limits()["rate_small_alpha"]
     derived = np.array([float(rate.subs(th.s, si)) for si in s[off]])
@@ -169,13 +169,13 @@ def regimes_claim(ctx: Context) -> Measurement:
         for _ in range(50):  # draw instances whose l1 certificate has an off-support gap (rate > 0.2)
             X = rng.standard_normal((n, d))
             y = rng.standard_normal(n)
-            b1, nu = min_l1(X, y)
-            s = np.sort(np.abs(X.T @ nu)[np.abs(b1) == 0])[::-1]
+            l1 = min_l1(X, y)
+            s = np.sort(np.abs(X.T @ l1.nu)[np.abs(l1.b) == 0])[::-1]
             if len(s) >= 2 and s[0] < 0.9 and s[0] - s[1] > 0.05:
                 break
         sm = _small_alpha_rate(X, y)
         large = np.array([10.0, 20.0, 50.0, 100.0])
-        l2 = min_l2(X, y)
+        l2 = min_l2(X, y).b
         lerr = np.array([np.linalg.norm(flow_limit(X, y, a).b - l2) / np.linalg.norm(l2) for a in large])
         lfit = -_fit_slope(large, lerr)
         lderived = float(th.limits()["rate_large_alpha"])
@@ -219,15 +219,16 @@ def trajectory_claim(ctx: Context) -> Measurement:
     # in mpmath: the closed form is exact to 1e-15, the integrator was the wrong side); Radau stays at ~1e-13.
     runs = [net.train_gf("pm", X, y, net.init_params("pm", alphas, d), times, rtol=rt, atol=ATOL * rt / RTOL,
                          method="Radau") for rt in (RTOL, RTOL_CHECK)]
-    (res, b), (_, b_check) = runs
+    res, check = runs
+    b, b_check = res.b, check.b
     errs, integ = [], []
     for r, a in enumerate(alphas):
-        pred = isotropic_trajectory(times, bstar, a)
+        pred = isotropic_trajectory(times, bstar, a).b
         errs.append(np.max(np.linalg.norm(b[:, r].numpy() - pred, axis=1)) / np.linalg.norm(bstar))
         integ.append(np.max(np.linalg.norm(b[:, r].numpy() - b_check[:, r].numpy(), axis=1)) / np.linalg.norm(bstar))
     fig, (ax,) = figure()
     for r, a in enumerate(alphas):
-        pred = isotropic_trajectory(np.geomspace(1e-2, 50, 200), bstar, a)
+        pred = isotropic_trajectory(np.geomspace(1e-2, 50, 200), bstar, a).b
         ax.semilogx(np.geomspace(1e-2, 50, 200), pred[:, 0], "-", color=f"C{r}", label=f"closed form, alpha={a:g}")
         ax.semilogx(times, b[:, r, 0].numpy(), "o", color=f"C{r}", ms=3)
     ax.set(xlabel="t", ylabel="b_1(t)", title="isotropic design: GF (dots) vs closed form")

@@ -112,7 +112,7 @@ def gd_noncentered(ctx: Context) -> Measurement:
     B, conv, status, tight = _kernel_sweep(X, y)
     # From a kernel init the initial sharpness caps eta far below where the bound binds (eta * lhs <= 0.3 there),
     # so the bound is also tested from a rich init (alpha = 0.1), where converged runs reach eta * lhs ~ 0.9.
-    S_rich = gfs_sharpness("uv", X, y, 0.1**2, np.zeros(d))[0]   # the GF solution's sharpness from alpha = 0.1
+    S_rich = gfs_sharpness("uv", X, y, 0.1**2, np.zeros(d)).sharpness   # the GF solution's sharpness from alpha = 0.1
     _, conv_r, status_r, tight_r = _bound_sweep(X, y, 0.1, (2 / S_rich) * np.linspace(0.5, 4.0, 15))
     v = int(np.sum(conv & (tight > 1 + BOUND_RTOL))) + int(np.sum(conv_r & (tight_r > 1 + BOUND_RTOL)))
     return Measurement("converged runs with eta sum mu_i^2 |b_i| > 1 (1e-6 rounding band)", v, 0,

@@ -81,8 +81,8 @@ def _saddles(ctx: Context) -> Measurement:
             p = saddle_to_saddle(X, y, exact=True)
             if p.status != "converged":
                 violations.append(f"exact saddle path ended {p.status}")
-        final, dual = np.asarray(p.final, dtype=np.float64), np.asarray(p.duals[-1], dtype=np.float64)
-        b1, _ = min_l1(X, y)
+        final, dual = np.asarray(p.b, dtype=np.float64), np.asarray(p.duals[-1], dtype=np.float64)
+        b1 = min_l1(X, y).b
         lp_err.append(float(np.max(np.abs(final - b1)) / max(np.max(np.abs(b1)), 1e-300)))
         kkt.append(l1_kkt_residual(X, y, final, dual))
     if max(lp_err) > 1e-10:
@@ -102,11 +102,11 @@ def _saddles(ctx: Context) -> Measurement:
     taus = np.linspace(0.0, 1.4 * times[-1], 8001 if ctx.quick else 16001)
     Xt, yt = torch.tensor(Xf, dtype=ctx.dtype), torch.tensor(yf, dtype=ctx.dtype)
     # rtol 1e-11 in log coordinates: relative error of b ~ 1e-10, far below the O(1/ln(1/alpha)) effects measured
-    res, bs = train_gf("pm", Xt, yt, init_params("pm", alphas / np.sqrt(2), 4), taus, rtol=1e-11, atol=1e-13,
-                       method="DOP853", time_scale=ells / 2)
+    res = train_gf("pm", Xt, yt, init_params("pm", alphas / np.sqrt(2), 4), taus, rtol=1e-11, atol=1e-13,
+                   method="DOP853", time_scale=ells / 2)
     if res.status != "ok":
         violations.append(f"flow {res.status}")
-    b = bs.numpy()
+    b = res.b.numpy()
     per_alpha = {}
     jerrs, serrs = [], []
     for r, a in enumerate(alphas):
@@ -200,9 +200,9 @@ def _generalization(ctx: Context) -> Measurement:
                         torch.stack([torch.tensor(u0), torch.tensor(v0)], dim=1).reshape(len(shapes), -1)])
     ss = theta0.reshape(theta0.shape[0], 2, d)
     scale = 1.0 / (1.0 + (ss[:, 0, 0] ** 2 + ss[:, 1, 0] ** 2)).numpy()
-    res, bs = train_gf("uv", Xt, yt, theta0.reshape(-1, 2, d), [1e6], rtol=1e-10, atol=1e-14, method="Radau",
-                       stop_residual=1e-11, time_scale=scale)
-    trained = test_err(bs[-1].numpy())
+    res = train_gf("uv", Xt, yt, theta0.reshape(-1, 2, d), [1e6], rtol=1e-10, atol=1e-14, method="Radau",
+                   stop_residual=1e-11, time_scale=scale)
+    trained = test_err(res.b[-1].numpy())
     tr_scale, tr_shape = trained[:len(alphas)], trained[len(alphas):]
     rel = np.abs(np.concatenate([tr_scale / pred_scale, tr_shape / pred_shape]) - 1)
     violations = []
@@ -212,11 +212,11 @@ def _generalization(ctx: Context) -> Measurement:
     dir_scale, dir_shape = _direction(ds, "alpha"), _direction(dsh, "unbalance")
     # THEORY §1: more unbalanced at fixed product is more l2-like; the distance to the one-layer solution from b0,
     # X^+ y + P_perp b0, is reported (not derived here, so not judged).
-    bsh = bs[-1].numpy()[len(alphas):]
+    bsh = res.b[-1].numpy()[len(alphas):]
     b0 = (u0 * v0)[0]
-    dist_l2 = np.linalg.norm(bsh - one_layer_limit(X, y, b0), axis=1)
-    l1 = test_err(min_l1(X, y)[0])
-    l2 = test_err(min_l2(X, y))
+    dist_l2 = np.linalg.norm(bsh - one_layer_limit(X, y, b0).b, axis=1)
+    l1 = test_err(min_l1(X, y).b)
+    l2 = test_err(min_l2(X, y).b)
     plot = _plot_generalization(ctx, alphas, pred_scale, tr_scale, shapes, pred_shape, tr_shape, l1, l2)
     return Measurement(metric="violated conditions (pointwise |trained/predicted test error - 1| <= 1e-6, flow ended)",
                        value=len(violations), tolerance=0,

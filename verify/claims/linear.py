@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from numerics.linear import deep_limit, kappa, null_projection, one_layer_limit
+from numerics.linear import deep_limit, null_projection, one_layer_limit
 from verify.linear import balanced_init, end_to_end, gaussian_init, ntk_end_to_end, train_gd, train_gf
 
 from ..device import one_thread
@@ -30,8 +30,8 @@ def single(ctx: Context) -> Measurement:
         # eta = 1/lambda_max(H) = 1: GD updates lie in range(X^T), so P_perp w0 is kept to rounding; the range
         # part contracts by (1 - lambda_min/lambda_max) per step until the loss is below 1e-30 (|w - w_inf| ~ 1e-15)
         res = train_gd(X, y, [w0[:, None, :]], eta=1.0, steps=200000, tol=1e-30)
-        w = res.w.numpy()
-        pred = np.array([one_layer_limit(X, y, w0[r].numpy()) for r in range(R)])
+        w = res.b.numpy()
+        pred = np.array([one_layer_limit(X, y, w0[r].numpy()).b for r in range(R)])
         err = np.max(np.abs(w - pred), axis=1) / np.max(np.abs(pred), axis=1)
         return Measurement(metric="max_r ||w_trained - (w0 + X^+(y - X w0))||_inf / ||.||_inf", value=float(err.max()),
                            tolerance=1e-10, details={"per_run": err, "status": res.status, "steps": res.steps,
@@ -52,17 +52,17 @@ def deep(ctx: Context) -> Measurement:
             w0 = torch.tensor(rng.standard_normal((R, d)), dtype=ctx.dtype)
             # DOP853 at rtol 1e-12, stop at relative residual 1e-11: the range part is within ~1e-10 and kappa
             # (a function of |m_inf|) within ~1e-10 of the limit, 1000x under the 1e-7 tolerance
-            res, ws = train_gf(X, y, balanced_init(w0, width, N, seed=N), t_max=1e4, rtol=1e-12, atol=1e-14,
-                               stop_residual=1e-11)
-            w = ws[-1].numpy()
+            res = train_gf(X, y, balanced_init(w0, width, N, seed=N), t_max=1e4, rtol=1e-12, atol=1e-14,
+                           stop_residual=1e-11)
+            w = res.b[-1].numpy()
             e, c, ks = [], [], []
             for r in range(R):
                 w0r = w0[r].numpy()
-                pred = deep_limit(X, y, w0r, N)
-                e.append(float(np.linalg.norm(w[r] - pred) / np.linalg.norm(pred)))
+                lim = deep_limit(X, y, w0r, N)
+                e.append(float(np.linalg.norm(w[r] - lim.b) / np.linalg.norm(lim.b)))
                 pw, p0 = null_projection(X, w[r]), null_projection(X, w0r)
                 c.append(float(1 - pw @ p0 / (np.linalg.norm(pw) * np.linalg.norm(p0))))
-                ks.append(kappa(X, y, w0r, N))
+                ks.append((lim.kappa.value, lim.kappa.residual))
             errs += e
             cos_def += c
             per[f"N={N}"] = {"rel_err": e, "one_minus_cos": c, "kappa_and_residual": ks, "flow": res.status,
@@ -94,10 +94,10 @@ def wide(ctx: Context) -> Measurement:
             K = ntk_end_to_end(Ws0)
             lam = torch.linalg.eigvals(K @ H).real.max(dim=1).values
             res = train_gd(X, y, Ws0, eta=0.5 / lam, steps=20000, tol=1e-26)
-            w = res.w.numpy()
+            w = res.b.numpy()
             dist = []
             for r in range(seeds):
-                pred = one_layer_limit(X, y, w0[r])
+                pred = one_layer_limit(X, y, w0[r]).b
                 dist.append(float(np.linalg.norm(w[r] - pred) / np.linalg.norm(pred - w0[r])))
             means.append(float(np.mean(dist)))
             per[f"width={h}"] = {"rel_dist": dist, "mean": means[-1], "sd": float(np.std(dist, ddof=1)),

@@ -98,7 +98,8 @@ def commuting_limit_claim(ctx: Context) -> Measurement:
         W = U @ U.transpose(0, 2, 1)
         U2 = runs[1e-11][0][:, k].reshape(-1, d, d)
         gerr = max(_rel(U2[i] @ U2[i].T, W[i]) for i in range(len(W)))
-        Wt, _, st = commuting_trajectory(A, y, alpha, t_traj)
+        traj = commuting_trajectory(A, y, alpha, t_traj)
+        Wt, st = traj.W, traj.status
         e_traj = max(_rel(W[i], Wt[i]) for i in range(len(t_traj)))
         pred = commuting_limit(A, y, alpha)
         e_lim = _rel(W[-1], pred.W)
@@ -127,10 +128,10 @@ def _gapped_commuting_problem(rng, d, m, gap=0.1, tries=50):
     """Commuting instance whose min-trace LP vertex has m support entries and 1 - max_off s_j >= gap."""
     for _ in range(tries):
         A, y = _commuting_problem(rng, d, m)
-        Wstar, lam_star, s = min_trace_commuting(A, y)
-        off = lam_star == 0
-        if off.sum() == d - m and 1 - s[off].max() >= gap:
-            return A, y, Wstar, lam_star, s
+        lp = min_trace_commuting(A, y)
+        off = lp.lam == 0
+        if off.sum() == d - m and 1 - lp.s[off].max() >= gap:
+            return A, y, lp.W, lp.lam, lp.s
     raise RuntimeError(f"no instance with an off-support certificate gap >= {gap} in {tries} draws")
 
 
@@ -253,7 +254,7 @@ def sensing_nuclear_claim(ctx: Context) -> Measurement:
     # integrator's, |gap(rtol 1e-9) - gap(rtol 1e-10)|.
     ynorm = np.linalg.norm(y)
     nu = np.linalg.norm(cert.nu)
-    err = (abs(cert.upper - cert.lower) + nu * (cert.residual + resids.max() * ynorm)) / cert.lower
+    err = (abs(cert.upper - cert.lower) + nu * (cert.residual_abs + resids.max() * ynorm)) / cert.lower
     err += float(np.abs(gaps - gaps2).max())
     margin = gaps[-1] - max(gaps[0], 0.0)
     fitted = status == "event" and runs[1e-10][2] == "event"
@@ -377,8 +378,9 @@ def _gf_factor_conditions(W, F, ref, loss, t):
 
 def _gd_conditions(W0, N, gt, loss, steps):
     """Judged on GD (eta 0.05): det keeps its sign on every step where eta ||W_j^-1 grad_j||_2 < 1 for all j."""
-    _, st, hist = gd_deep(torch.tensor(np.stack(balanced_factors(W0, N))[None]), gt, ETA_2X2, steps, record=1,
-                          record_factors=True)
+    run = gd_deep(torch.tensor(np.stack(balanced_factors(W0, N))[None]), gt, ETA_2X2, steps, record=1,
+                  record_factors=True)
+    st, hist = run.status, run.history
     F = torch.stack(hist)[:, 0]                                   # (steps, N, 2, 2)
     W = product(F)
     G = deep_factor_grads(F, gt(W)).numpy()
@@ -478,13 +480,14 @@ def width_claim(ctx: Context) -> Measurement:
     mask = (rng.random((n, n)) < 0.6).astype(float)
     lam = 1.0
     cvx = nuclear_regularized_completion(mask, M, lam)
-    Wc, objc = nuclear_regularized_cvxpy(mask, M, lam)
+    Wc = nuclear_regularized_cvxpy(mask, M, lam).W
     r = cvx.rank
     test = lambda W: float(np.linalg.norm((1 - mask) * (W - M)) / np.linalg.norm((1 - mask) * M))  # noqa: E731
     ks = list(range(1, r + 3))
     errs, tests, gnorms = [], [], []
     for k in ks:
-        W, gn, _ = weight_decay_lbfgs(mask, M, lam, k, rng)
+        fit = weight_decay_lbfgs(mask, M, lam, k, rng)
+        W, gn = fit.W, fit.residual
         errs.append(_rel(W, cvx.W)); tests.append(test(W)); gnorms.append(gn)
     errs = np.array(errs)
     below_ok = bool(np.all(errs[: r - 1] > 1e-3))
@@ -498,7 +501,7 @@ def width_claim(ctx: Context) -> Measurement:
     path = save(fig, ctx.plot_path("mf_width_test_error.png"))
     return Measurement("max relative distance to the convex solution for k >= rank (+1 if k < rank matches)", value,
                        1e-6, {"rank_convex": r, "ks": ks, "rel_dist": errs, "test_error": tests, "grad_norms": gnorms,
-                              "svt_kkt": cvx.kkt, "svt_status": cvx.status, "svt_vs_cvxpy": _rel(Wc, cvx.W),
+                              "svt_kkt": cvx.residual, "svt_status": cvx.status, "svt_vs_cvxpy": _rel(Wc, cvx.W),
                               "svt_iterations": cvx.iterations,
                               "symbolic identities (theory.matrix.tracenorm)": identities,
                               "k < rank differ by > 1e-3": below_ok}, [str(path)])
@@ -524,8 +527,8 @@ def deep_lowrank_claim(ctx: Context) -> Measurement:
         Ws0 = torch.tensor(np.stack([[alpha * np.linalg.qr(rng.standard_normal((n, n)))[0] for _ in range(N)]
                                      for _ in range(seeds)]))
         steps = 3000 if N < 3 else 6000
-        Ws, st, _ = gd_deep(Ws0, grad, 0.5, steps)
-        W = product(Ws).numpy()
+        run = gd_deep(Ws0, grad, 0.5, steps)
+        st, W = run.status, run.W.numpy()
         er = np.array([effective_rank(w) for w in W])
         rec = np.array([np.linalg.norm(W[i] - Ms[i]) / np.linalg.norm(Ms[i]) for i in range(seeds)])
         fit = np.array([np.linalg.norm(masks[i] * (W[i] - Ms[i])) / np.linalg.norm(masks[i] * Ms[i])

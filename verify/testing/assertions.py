@@ -8,6 +8,8 @@ Pass rule for arrays: max |trained - predicted| <= atol + rtol * max |predicted|
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ._arrays import checked, to_numpy, tolerance
@@ -16,7 +18,8 @@ from .problems import (Certificate, DeepMFProblem, DLNGDProblem, DLNProblem, DLN
 
 __all__ = ["assert_matches_commuting_limit", "assert_matches_end_to_end", "assert_matches_flow_limit",
            "assert_matches_gd_limit", "assert_matches_init_statistics", "assert_matches_linear_limit",
-           "assert_matches_min_sharpness", "assert_matches_shape_limit", "assert_sharpness_within_stability_bound"]
+           "assert_matches_min_sharpness", "assert_matches_shape_limit", "assert_sharpness_within_stability_bound",
+           "assert_value_error_or_finite"]
 
 
 def _problem(func: str, problem, cls):
@@ -318,15 +321,16 @@ def assert_matches_linear_limit(w, problem: LinearInitProblem, *, rtol: float = 
     problem = _problem("assert_matches_linear_limit", problem, LinearInitProblem)
     rtol, atol = _tols(rtol, atol)
     w = checked(w, "w", (problem.d,), repr(problem), rtol)
-    pred = problem.prediction
+    pred = problem.prediction.b
     if _close(pred, w, rtol, atol):
         return
     hint = ("the trained w interpolates but keeps a different null-space component than predicted: check the init "
             "(w0 = problem.w0; deep nets: balanced layers with end-to-end w0) and that nothing else acts "
             "(weight decay)")
-    if _close(pinv_solution(problem.X, problem.y), w, max(rtol, 1e-9), atol):
+    if _close(pinv_solution(problem.X, problem.y).b, w, max(rtol, 1e-9), atol):
         hint = "the trained w is the minimum-norm solution X^+ y: the run lost its init's null-space part P_perp w0"
-    elif problem.depth > 1 and _close(one_layer_limit(problem.X, problem.y, problem.w0), w, max(rtol, 1e-9), atol):
+    elif problem.depth > 1 and _close(one_layer_limit(problem.X, problem.y, problem.w0).b, w, max(rtol, 1e-9),
+                                      atol):
         hint = f"the trained w is the one-layer limit w0 + X^+(y - X w0): the trainer is not depth {problem.depth}"
     _regression_check("trained w", w, problem, pred, problem.certificate, rtol, atol, hint)
 
@@ -389,3 +393,44 @@ def assert_matches_init_statistics(W, a, problem: ReluSegmentProblem, *, level: 
         f"  z = {z:.3g} > {zcrit:.3g} (two-sided, Bonferroni over {len(_INIT_KEYS)} at level {level:g})\n"
         f"  predictor certificate: {problem.certificate}\n"
         f"  likely wrong: {verdict}")
+
+
+def _numeric_leaves(out) -> list[np.ndarray]:
+    """Every float array or number inside out (arrays, numbers, tuples, lists, dicts, dataclasses, torch tensors)."""
+    if _is_tensor(out):
+        out = to_numpy(out, "output")[0] if out.is_floating_point() else np.zeros(0)
+    if isinstance(out, (np.ndarray, float, np.floating)):
+        arr = np.asarray(out)
+        return [arr] if arr.dtype.kind in "fc" else []
+    if isinstance(out, (tuple, list)):
+        return [a for o in out for a in _numeric_leaves(o)]
+    if isinstance(out, dict):
+        return [a for o in out.values() for a in _numeric_leaves(o)]
+    if dataclasses.is_dataclass(out) and not isinstance(out, type):
+        return [a for f in dataclasses.fields(out) for a in _numeric_leaves(getattr(out, f.name))]
+    return []
+
+
+def _is_tensor(x) -> bool:
+    return type(x).__module__.startswith("torch") and hasattr(x, "is_floating_point")
+
+
+def assert_value_error_or_finite(fn, *args, **kwargs):
+    """Bad input gives a ValueError with a message, never a silent NaN: fn(*args, **kwargs) either raises ValueError
+    with a message (returns None) or returns an output with no NaN or inf anywhere (returned; dataclass fields,
+    containers and torch tensors are searched). Any other exception propagates."""
+    if not callable(fn):
+        raise TypeError(f"assert_value_error_or_finite expects a callable, got {type(fn).__name__}")
+    name = getattr(fn, "__name__", repr(fn))
+    try:
+        out = fn(*args, **kwargs)
+    except ValueError as exc:
+        if not str(exc).strip():
+            raise AssertionError(f"{name} raised a ValueError without a message") from exc
+        return None
+    for a in _numeric_leaves(out):
+        if not np.all(np.isfinite(a)):
+            raise AssertionError(f"{name} returned non-finite entries (NaN or inf) instead of raising ValueError: "
+                                 f"{np.size(a) - int(np.isfinite(a).sum())} of {np.size(a)} in an output of shape "
+                                 f"{np.shape(a)}")
+    return out

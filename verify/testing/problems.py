@@ -1,9 +1,9 @@
 """Problem instances for testing trainers against the package's predictions: frozen, validated, predictions lazy.
 
 Every problem is a frozen dataclass holding float64 arrays (copies; do not mutate them) and computes its prediction on
-first access (``problem.prediction``: the predictor's own return value, unchanged) with a uniform
-``problem.certificate`` (predictor, status, residual, ok). ``repr(problem)`` is a constructor call with lists: paste
-it to replay a failure.
+first access (``problem.prediction``: the predictor's own result, numerics.result: ``b`` or ``W`` with status,
+residual, converged) with a uniform ``problem.certificate`` (predictor, status, residual, ok). ``repr(problem)`` is a
+constructor call with lists: paste it to replay a failure.
 Conventions (THEORY §0): loss ||X b - y||^2 / (2n); `pm` b = w+^2 - w-^2 from w+- = alpha; `uv` b = u v from
 (sqrt2 alpha, 0); depth D b = w+^D - w-^D from alpha.
 """
@@ -14,6 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
+from numerics.result import Certified
 from numerics.validate import as_matrix, as_vector, depth_value, integer, positive_scalar
 
 STABLE, EOS = "stable", "eos"
@@ -35,7 +36,7 @@ class Certificate:
 
 def newton_certificate(pred, predictor: str) -> Certificate:
     """Certificate of a numerics.newton.Prediction: converged, or stalled at the float64 floor (residual <= 1e-10)."""
-    ok = pred.status == "converged" or (pred.status == "stalled" and pred.residual <= 1e-10)
+    ok = pred.converged or (pred.status == "stalled" and pred.residual <= 1e-10)
     return Certificate(predictor, pred.status, float(pred.residual), bool(ok and np.all(np.isfinite(pred.b))))
 
 
@@ -182,7 +183,7 @@ class DLNShapeProblem(_Problem):
 
 
 @dataclass(frozen=True)
-class StabilityPrediction:
+class StabilityPrediction(Certified):
     """Step-size facts of GD on a DLN (THEORY §2): eta, eta_c = 2/max S along GF, eta_max = 2/S_min, 2/eta."""
 
     eta: float
@@ -190,8 +191,10 @@ class StabilityPrediction:
     eta_max: float
     sharpness_bound: float     # 2 / eta: linear stability of the GD map at its limit
     min_sharpness: float       # S_min = factor * lambda* of the min-sharpness interpolator (factor 2 `uv`, 4 `pm`)
-    status: str
-    residual: float
+    status: str                # "ok" | what failed: the GF path or the SDP
+    residual: float            # max(SDP residual, SDP gap / value)
+
+    OK = ("ok",)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -228,8 +231,8 @@ class DLNGDProblem(_Problem):
         return _init_params(self.parametrization, self.alpha, self.d)
 
     @cached_property
-    def gf_path(self) -> dict:
-        """numerics.sharpness.gf_path_sharpness: sharpness along the GF path (slow: ~0.2 s at n = 3, d = 6)."""
+    def gf_path(self):
+        """numerics.sharpness.gf_path_sharpness: a SharpnessPath along the GF path (slow: ~0.2 s at n = 3, d = 6)."""
         from numerics.sharpness import gf_path_sharpness
 
         return gf_path_sharpness(self.X, self.y, self.alpha, self.parametrization)
@@ -243,7 +246,7 @@ class DLNGDProblem(_Problem):
 
     @property
     def eta_c(self) -> float:
-        return float(self.gf_path["eta_c_path"])
+        return float(self.gf_path.eta_c_path)
 
     @property
     def eta_max(self) -> float:
@@ -262,9 +265,8 @@ class DLNGDProblem(_Problem):
     @cached_property
     def prediction(self) -> StabilityPrediction:
         ms = self.min_sharpness_solution
-        ok_path = self.gf_path["status"] == 0
-        status = ("ok" if ok_path and ms.status == "optimal"
-                  else f"GF path status {self.gf_path['status']}, SDP {ms.status}")
+        status = ("ok" if self.gf_path.converged and ms.status == "optimal"
+                  else f"GF path {self.gf_path.status}, SDP {ms.status}")
         rel_gap = ms.gap / max(abs(ms.value), 1e-300)
         return StabilityPrediction(self.eta, self.eta_c, self.eta_max, 2.0 / self.eta, self.min_sharpness, status,
                                    float(max(ms.residual, rel_gap)))
@@ -353,11 +355,10 @@ class SensingProblem(_Problem):
         p = self.prediction
         if self.commuting:
             return Certificate("numerics.matrix.commuting_limit", p.status, float(p.residual),
-                               p.status == "converged" and bool(np.all(np.isfinite(p.W))))
-        rel = p.residual / max(np.linalg.norm(self.y), 1e-300)
+                               p.converged and bool(np.all(np.isfinite(p.W))))
         gap = (p.upper - p.lower) / max(abs(p.upper), 1e-300)
-        return Certificate("numerics.matrix.min_trace_certified", p.status, float(max(rel, gap)),
-                           p.status == "optimal" and max(rel, gap) <= 1e-6)
+        return Certificate("numerics.matrix.min_trace_certified", p.status, float(max(p.residual, gap)),
+                           p.converged and max(p.residual, gap) <= 1e-6)
 
     @classmethod
     def random(cls, seed: int = 0, d: int = 4, m: int = 2, alpha: float = 0.1, commuting: bool = True):
@@ -411,7 +412,7 @@ class DeepMFProblem(_Problem):
 
     @cached_property
     def prediction(self):
-        """numerics.matrix.integrate_end_to_end: EndToEnd (t, W (T, d, d), sigma (T, d), status)."""
+        """numerics.matrix.integrate_end_to_end: EndToEnd (t, W (T, d, d), sigma (T, d), status, residual)."""
         from numerics.matrix import integrate_end_to_end
 
         return integrate_end_to_end(list(self.factors), self.grad, self.t_eval)
@@ -422,10 +423,8 @@ class DeepMFProblem(_Problem):
         p = self.prediction
         if p.W.shape[0] != len(self.t_eval):
             return Certificate("numerics.matrix.integrate_end_to_end", p.status, float("inf"), False)
-        svd = np.linalg.svd(p.W, compute_uv=False)
-        sig = np.sort(np.abs(p.sigma), axis=1)[:, ::-1]
-        res = float(np.abs(svd - sig).max() / max(svd.max(), 1e-300))
-        return Certificate("numerics.matrix.integrate_end_to_end", p.status, res, p.status == "ok" and res <= 1e-7)
+        return Certificate("numerics.matrix.integrate_end_to_end", p.status, p.residual,
+                           p.converged and p.residual <= 1e-7)
 
     @classmethod
     def random(cls, seed: int = 0, d: int = 3, depth: int = 3, m: int = 4, scale: float = 0.5, t_end: float = 2.0):
@@ -457,8 +456,8 @@ class LinearInitProblem(_Problem):
     d = property(lambda self: self.X.shape[1])
 
     @cached_property
-    def prediction(self) -> np.ndarray:
-        """numerics.linear.one_layer_limit (depth 1) or deep_limit (depth >= 2): the limit w (d,)."""
+    def prediction(self):
+        """numerics.linear.one_layer_limit (depth 1) or deep_limit (depth >= 2): a Prediction, the limit b (d,)."""
         from numerics.linear import deep_limit, one_layer_limit
 
         return (one_layer_limit(self.X, self.y, self.w0) if self.depth == 1
@@ -466,15 +465,11 @@ class LinearInitProblem(_Problem):
 
     @property
     def certificate(self) -> Certificate:
-        """Residual: ||X w - y|| / ||y|| and, at depth >= 2, kappa's own equation residual (numerics.linear.kappa)."""
-        from numerics.linear import kappa
-
-        w = self.prediction
-        res = float(np.linalg.norm(self.X @ w - self.y) / max(np.linalg.norm(self.y), 1e-300))
-        if self.depth >= 2:
-            res = max(res, kappa(self.X, self.y, self.w0, self.depth)[1])
+        """Residual: ||X b - y|| / ||y|| and, at depth >= 2, kappa's own equation residual (numerics.linear.kappa)."""
+        p = self.prediction
+        res = p.residual if self.depth == 1 else max(p.residual, p.kappa.residual)
         name = "numerics.linear." + ("one_layer_limit" if self.depth == 1 else "deep_limit")
-        return Certificate(name, "closed form", res, res <= 1e-10)
+        return Certificate(name, p.status, float(res), p.converged and res <= 1e-10)
 
     @classmethod
     def random(cls, seed: int = 0, n: int = 3, d: int = 7, depth: int = 1) -> LinearInitProblem:

@@ -21,9 +21,9 @@ from hypothesis.strategies import SearchStrategy
 from .problems import (EOS, STABLE, DeepMFProblem, DLNGDProblem, DLNProblem, DLNShapeProblem, LinearInitProblem,
                        ReluSegmentProblem, SensingProblem)
 
-__all__ = ["deep_mf_problems", "dln_gd_problems", "dln_problems", "dln_shape_problems", "elements",
-           "full_row_rank_matrices", "linear_init_problems", "log_uniform", "relu_segment_problems",
-           "sensing_problems", "sizes"]
+__all__ = ["DEFECTS", "deep_mf_problems", "dln_gd_problems", "dln_problems", "dln_shape_problems", "elements",
+           "full_row_rank_matrices", "linear_init_problems", "log_uniform", "random_problems", "regression_inputs",
+           "relu_segment_problems", "sensing_problems", "sizes"]
 
 Y_MIN = 0.1    # ||y||_inf lower bound: relative residuals ||Xb - y|| / ||y|| stay meaningful
 X_MIN = 0.25   # ||X||_max lower bound: sharpness SDPs have absolute tolerances (scale is a change of time/alpha)
@@ -324,3 +324,92 @@ def relu_segment_problems(*, d: SearchStrategy[int] = sizes(2, 6), width: Search
     f = "relu_segment_problems"
     args = dict(d=d, width=width, theta=theta, r0=r0, r1=r1, sa=sa, sw=sw, t=t)
     return _relu(*(_strategy(f, k, v) for k, v in args.items()))
+
+
+_RANDOM = (DLNProblem, DLNShapeProblem, DLNGDProblem, SensingProblem, DeepMFProblem, LinearInitProblem)
+
+
+@st.composite
+def _seeded(draw, cls, seed, params):
+    kw = {}
+    if "n" in params:
+        kw["n"] = draw(params["n"])
+    if "d" in params:
+        n = kw.get("n", _default(cls, "n"))
+        kw["d"] = draw(params["d"] if n is None else params["d"].filter(lambda v: v >= n))
+    elif "n" in params and _default(cls, "d") is not None:
+        kw["d"] = draw(st.integers(kw["n"], max(8, 2 * kw["n"])))
+    for name, strategy in params.items():
+        if name not in kw:
+            kw[name] = draw(strategy)
+    return cls.random(seed=draw(seed), **kw)
+
+
+def _default(cls, name: str):
+    import inspect
+
+    p = inspect.signature(cls.random).parameters.get(name)
+    return None if p is None else p.default
+
+
+def random_problems(problem_type: type, *, seed: SearchStrategy[int] = st.integers(0, 2**32 - 1),
+                    **params: SearchStrategy) -> SearchStrategy:
+    """``problem_type.random(seed, **params)``: Gaussian instances from np.random.default_rng(seed), in general
+    position with probability 1 (a unique min-l1 vertex, distinct singular values), where entries drawn by Hypothesis
+    shrink to ties. ``params`` are strategies for the keywords of ``problem_type.random``; a drawn d is >= n (n alone:
+    d in [n, max(8, 2n)])."""
+    f = "random_problems"
+    if problem_type not in _RANDOM:
+        raise TypeError(f"{f}(problem_type) must be one of {', '.join(c.__name__ for c in _RANDOM)}, "
+                        f"got {problem_type!r}")
+    import inspect
+
+    allowed = [k for k in inspect.signature(problem_type.random).parameters if k != "seed"]
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise TypeError(f"{f}({problem_type.__name__}, ...) got unexpected keywords {unknown}; "
+                        f"{problem_type.__name__}.random takes {allowed}")
+    return _seeded(problem_type, _strategy(f, "seed", seed),
+                   {k: _strategy(f, k, v) for k, v in params.items()})
+
+
+DEFECTS = ("special_X", "special_y", "shape", "rank", "empty", "ill")
+_SPECIALS = (np.nan, np.inf, -np.inf, 0.0, 1e300, -1e-300, 1.0)
+
+
+@st.composite
+def _inputs(draw, n, d, scale, defect, seed):
+    n_, d_ = draw(n), draw(d)
+    rng = np.random.default_rng(draw(seed))
+    X = rng.standard_normal((n_, d_)) * draw(scale)
+    y = rng.standard_normal(n_)
+    kind = draw(defect)
+    if kind not in ("ok",) + DEFECTS:
+        raise InvalidArgument(f"regression_inputs(defect=...) drew {kind!r}; use 'ok' or one of {DEFECTS}")
+    if kind == "special_X":
+        X[draw(st.integers(0, n_ - 1)), draw(st.integers(0, d_ - 1))] = draw(st.sampled_from(_SPECIALS))
+    elif kind == "special_y":
+        y[draw(st.integers(0, n_ - 1))] = draw(st.sampled_from(_SPECIALS))
+    elif kind == "shape":
+        y = np.append(y, 1.0)
+    elif kind == "rank" and n_ >= 2:
+        X[-1] = X[0]
+    elif kind == "empty":
+        X = X[:, :0]
+    elif kind == "ill" and n_ >= 2:
+        X[-1] = X[0] + 1e-8 * rng.standard_normal(d_)
+    return X, y, kind
+
+
+def regression_inputs(*, n: SearchStrategy[int] = sizes(1, 5), d: SearchStrategy[int] = sizes(1, 8),
+                      scale: SearchStrategy[float] = st.integers(-6, 6).map(lambda e: 10.0**e),
+                      defect: SearchStrategy[str] = st.sampled_from(("ok",) + DEFECTS),
+                      seed: SearchStrategy[int] = st.integers(0, 10**6)
+                      ) -> SearchStrategy[tuple[np.ndarray, np.ndarray, str]]:
+    """(X, y, defect) for input-validation tests: Gaussian X (n, d) at ``scale`` and y, with one defect: 'ok' (none;
+    n > d allowed, so y may be inconsistent), 'special_X' / 'special_y' (one entry NaN, +-inf, 0, 1e300, -1e-300 or 1),
+    'shape' (y one entry too long), 'rank' (a repeated row), 'empty' (no columns), 'ill' (a row repeated up to 1e-8:
+    cond ~1e8). 'rank' and 'ill' leave n = 1 as is."""
+    f = "regression_inputs"
+    return _inputs(_strategy(f, "n", n), _strategy(f, "d", d), _strategy(f, "scale", scale),
+                   _strategy(f, "defect", defect), _strategy(f, "seed", seed))
