@@ -1,6 +1,9 @@
 """verify.kernels.dln_numba (fused CPU trainer) equals verify.dln.train_gd + GDStats to 1e-12 (relative: parameters to
 each run's scale, step sums to their rounding yardstick) on drawn shapes, SGD batches and diverging runs; the q+-
-sources generated from theory.dln_gd for the kernels evaluate the derived expressions."""
+sources generated from theory.dln_gd for the kernels evaluate the derived expressions; the statistics' blocks (one
+log1p per BLOCK steps) stay within their stated rounding bound of the per-step sums."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -89,3 +92,51 @@ def test_without_statistics_the_runs_are_the_same(problem):
     res, sums = dln_numba.train_gd(**problem)
     plain, none = dln_numba.train_gd(**problem, stats=False)
     assert none is None and plain.status == res.status and torch.equal(plain.params, res.params)
+
+
+def test_q_split_is_the_derived_q():
+    x = np.concatenate([np.linspace(-30, 30, 601), np.geomspace(1e-8, 0.5, 50), -np.geomspace(1e-8, 0.5, 50)])
+    x = x[np.abs(np.abs(x) - 1) > 1e-9]
+    poly_p, c_p, arg_p, sgn_p, poly_m, c_m, arg_m, sgn_m = dln_numba.split_functions()
+    for name, poly, c, arg, sgn in (("q_plus", poly_p, c_p, arg_p, sgn_p), ("q_minus", poly_m, c_m, arg_m, sgn_m)):
+        ref = compiled(th.gd, name, ("x",), "numpy")(x)
+        mine = np.array([poly(v) + c * math.log(abs(arg(v))) for v in x])
+        assert np.all(np.abs(mine - ref) <= 4 * EPS * (8 * np.abs(x) + np.abs(ref)))
+        small = x[np.abs(x) <= dln_numba.XMAX]
+        assert np.array_equal(np.array([sgn * arg(v) for v in small]), np.abs(np.array([arg(v) for v in small])))
+
+
+def _steps(rng, L, d):
+    """x (L, d): |x| from 1e-22 (below eps) to 1e-2, random signs; some steps with a coordinate above XMAX."""
+    x = np.exp(rng.uniform(np.log(1e-22), np.log(1e-2), (L, d))) * rng.choice([-1.0, 1.0], (L, d))
+    big = rng.random(L) < 0.05
+    x[big, rng.integers(0, d, big.sum())] = rng.uniform(0.07, 0.9, big.sum()) * rng.choice([-1.0, 1.0], big.sum())
+    return x
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_block_sums_are_within_their_rounding_bound_of_the_per_step_sums(seed):
+    """Kernel's statistics (dln_numba.sums_of_steps: the same compiled code) vs fsum of the per-step q+-(x_l): within
+    (1.65 K + 6) eps of 8 sum|x| (the block's rounding, module docstring) plus (L/K + 2) u |sum q| (adding L/K
+    block values), K = BLOCK; the per-step q's own rounding is ~1 eps of 8 sum|x|."""
+    rng = np.random.default_rng(seed)
+    L, d, K = 3000, 6, dln_numba.BLOCK
+    x = _steps(rng, L, d)
+    if seed == 3:
+        x[:, 0] = x[:, 0] * 1e-12   # one coordinate whose every |x| is below eps: a plain product would fail here
+    qp, qm, degenerate = dln_numba.sums_of_steps(x)
+    assert not degenerate
+    for name, mine in (("q_plus", qp), ("q_minus", qm)):
+        q = compiled(th.gd, name, ("x",), "numpy")(x)
+        ref = np.array([math.fsum(q[:, j]) for j in range(d)])
+        bound = (1.65 * K + 6) * EPS * 8 * np.abs(x).sum(0) + (L / K + 2) * EPS / 2 * np.abs(ref)
+        assert np.all(np.abs(mine - ref) <= bound), (name, np.abs(mine - ref) / bound)
+
+
+def test_block_sums_keep_degenerate_and_non_finite_steps():
+    x = _steps(np.random.default_rng(7), 40, 3)
+    x[20, 1] = 1.0          # 1 - x = 0: q+ = inf, flagged
+    x[30, 2] = np.nan
+    qp, qm, degenerate = dln_numba.sums_of_steps(x)
+    assert degenerate and qp[1] == np.inf and np.isfinite(qm[1]) and np.isnan(qp[2]) and np.isnan(qm[2])
+    assert np.isfinite(qp[0]) and np.isfinite(qm[0])
