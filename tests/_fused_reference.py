@@ -10,6 +10,8 @@ from numerics.dln_gd import GDStats
 from verify.dln import init_params, train_gd
 from verify.kernels.step_sums import StepScale
 
+EPS = np.finfo(np.float64).eps
+
 
 @st.composite
 def gd_problems(draw, max_R=4, max_n=9, max_d=12, max_steps=20):
@@ -80,3 +82,10 @@ def assert_agrees(problem, res, sums, rtol):
     ok = (dl <= rtol * mag) | (res.loss == ref.loss) | (np.isnan(res.loss) & np.isnan(ref.loss))
     assert ok.all(), f"loss differs: {dl}, scale {mag}"
     assert not any(math.isnan(v) for v in res.steps.astype(float))
+    # |r(b1) - r(b2)| <= ||X|| ||b1 - b2|| / ||y|| for r(b) = ||X b - y|| / ||y||, plus rounding of the norms
+    Xr = X if X.dim() == 3 else X.expand(len(b), *X.shape)
+    yr = y if y.dim() == 2 else y.expand(len(b), *y.shape)
+    lip = torch.linalg.matrix_norm(Xr, ord=2) / torch.linalg.vector_norm(yr, dim=-1)
+    bound = (lip * torch.linalg.vector_norm(res.b - b, dim=-1)).numpy() + 64 * EPS * (1 + ref.residual)
+    finite = np.isfinite(ref.residual)
+    assert np.all(np.abs(res.residual - ref.residual)[finite] <= bound[finite]), (res.residual, ref.residual)

@@ -9,7 +9,7 @@ import torch
 
 from numerics.dln_gd import step_factor
 
-from ..dln import TrainResult, _check_kind, b_of, loss
+from ..dln import TrainResult, _check_kind, _relative_residual, b_of, loss
 from .step_sums import StepSums
 
 DIVERGED, ACTIVE, DEGENERATE = 1, 2, 4   # bits of the per-run flags the kernels write
@@ -105,4 +105,5 @@ def gd_result(inp: GDInputs, params: torch.Tensor, done: torch.Tensor, flags: to
     f = flags.cpu().numpy()
     status = ["diverged" if v & DIVERGED else ("max_steps" if v & ACTIVE else "converged") for v in f.tolist()]
     sums = StepSums(qp, qm, torch.as_tensor((f & DEGENERATE) != 0, device=qp.device))
-    return TrainResult(params, b, status, done.cpu().numpy().astype(np.int64), L), sums
+    return (TrainResult(params, b, status, done.cpu().numpy().astype(np.int64), L,
+                        residual=_relative_residual(inp.X_user, inp.y_user, b)), sums)
