@@ -94,7 +94,7 @@ class GDStats:
         return self._degenerate
 
     def callback(self, eta):
-        """An ``on_step(k, g, active)`` for verify.dln.train_gd."""
+        """An ``on_step(k, g, active)`` for verify.train.dln.train_gd."""
         return lambda k, g, active: self.update(g, eta, active)
 
     def log_c(self) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Shared by the fused-trainer suites: drawn DLN GD/SGD problems and the comparison with verify.dln.train_gd plus
+"""Shared by the fused-trainer suites: drawn DLN GD/SGD problems and the comparison with verify.train.dln.train_gd plus
 numerics.dln_gd.GDStats (the reference), at a relative tolerance on parameters, step sums and loss."""
 import math
 
@@ -7,8 +7,8 @@ import torch
 from hypothesis import strategies as st
 
 from numerics.dln_gd import GDStats
-from verify.dln import init_params, train_gd
-from verify.kernels.step_sums import StepScale
+from verify.train.dln import init_params, train_gd
+from verify.train.kernels.step_sums import StepScale
 
 EPS = np.finfo(np.float64).eps
 

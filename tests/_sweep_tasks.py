@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from verify.sweep import Param, SweepTask
+from verify.sweeps.engine import Param, SweepTask
 
 
 def _run(params, trials, seeds):

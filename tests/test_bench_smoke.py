@@ -6,8 +6,8 @@ import pytest
 
 from numerics.batched import batched_sinh_newton, sweep_flow_limits
 from numerics.dln import flow_limit
-from verify import bench
-from verify.bench_util import interleaved, loglog_slope, median_ratio
+from verify.cli import bench
+from verify.cli.bench_util import interleaved, loglog_slope, median_ratio
 
 
 def test_interleaved_runs_each_function_once_per_repetition():

@@ -3,7 +3,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from verify.dln import _grad_b_batched, grad_b, init_params, train_gd
+from verify.train.dln import _grad_b_batched, grad_b, init_params, train_gd
 
 
 @given(R=st.integers(1, 6), n=st.integers(1, 8), d=st.integers(1, 12), seed=st.integers(0, 2**16))

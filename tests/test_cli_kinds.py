@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from verify import all as cli
+from verify.cli import all as cli
 from verify.claims import KINDS, Context, Measurement, claim, load_all, run_claim
 from verify.claims.registry import REGISTRY
 

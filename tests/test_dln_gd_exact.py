@@ -1,5 +1,5 @@
 """numerics.dln_gd (GDStats, exact_limit) against an independent reference: the exact GD identity of Even et al. 2023
-(arXiv 2302.08982, Thm 1) evaluated by the test on the trained iterate of verify.dln.train_gd.
+(arXiv 2302.08982, Thm 1) evaluated by the test on the trained iterate of verify.train.dln.train_gd.
 
 Factors f+- of a network: (u +- v)/sqrt2 for `uv`, w+- for `pm`. The identity (THEORY §2), with x_l = eta g_l (`uv`)
 or 2 eta g_l (`pm`) and g_l the b-gradient of step l: f+ = alpha prod_l (1 - x_l), f- = alpha prod_l (1 + x_l).
@@ -17,7 +17,7 @@ from hypothesis import assume, given, strategies as st
 
 from numerics.dln_gd import GDStats, exact_limit
 from numerics.sharpness import gfs_sharpness
-from verify.dln import init_params, train_gd
+from verify.train.dln import init_params, train_gd
 
 EPS = np.finfo(np.float64).eps
 STEP = {"uv": 1.0, "pm": 2.0}   # x = STEP * eta * g (Even et al. 2023; THEORY §2), typed here, not read from numerics

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from numerics import flow_limit, min_l1, min_l2, potential, shape_limit
 from numerics.compile import compiled
 from theory import dln as th
-from verify import dln as net
+from verify.train import dln as net
 from verify.testing import problems as P, strategies as ibs
 
 # Gaussian X (n x d), y from a seed: general position (a unique min-l1 vertex), n in 2..6, d in n..18

@@ -1,4 +1,4 @@
-"""verify.kernels.dln_numba (fused CPU trainer) equals verify.dln.train_gd + GDStats to 1e-12 (relative: parameters to
+"""verify.train.kernels.dln_numba (fused CPU trainer) equals verify.train.dln.train_gd + GDStats to 1e-12 (relative: parameters to
 each run's scale, step sums to their rounding yardstick) on drawn shapes, SGD batches and diverging runs; the q+-
 sources generated from theory.dln_gd for the kernels evaluate the derived expressions; the statistics' blocks (one
 log1p per BLOCK steps) stay within their stated rounding bound of the per-step sums."""
@@ -13,8 +13,8 @@ from hypothesis import given
 from numerics.compile import compiled
 from numerics.dln_gd import exact_limit
 from theory import dln_gd as th
-from verify.dln import init_params
-from verify.kernels import dln_numba, q_source
+from verify.train.dln import init_params
+from verify.train.kernels import dln_numba, q_source
 
 RTOL = 1e-12
 EPS = np.finfo(np.float64).eps

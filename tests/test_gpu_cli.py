@@ -6,7 +6,11 @@ import sys
 import pytest
 import torch
 
-from verify import gpu, gpu_claims, gpu_rates
+from verify.cli import gpu
+
+from verify.cli import gpu_claims
+
+from verify.cli import gpu_rates
 
 
 def test_without_cuda_it_says_so_in_one_line_and_exits_2(monkeypatch, capsys):

@@ -6,8 +6,8 @@ from hypothesis import given, strategies as st
 
 from numerics.linear import deep_limit, kappa, null_projection, one_layer_limit, pinv_solution
 from theory.linear import deep, one_layer
-from verify.dln import grad_b, loss
-from verify.linear import balanced_init, end_to_end, gaussian_init, layer_grads, train_gd, train_gf
+from verify.train.dln import grad_b, loss
+from verify.train.linear import balanced_init, end_to_end, gaussian_init, layer_grads, train_gd, train_gf
 from verify.testing import problems as P, strategies as ibs
 
 

@@ -9,8 +9,8 @@ from numerics.matrix import (balance_gap, balanced_factors, commuting_basis, com
                              end_to_end_rhs, integrate_end_to_end, min_trace_certified, min_trace_commuting,
                              nuclear_norm, require_balanced)
 from theory.matrix import tracenorm
-from verify.flow import integrate
-from verify.matrix import deep_factor_grads, deep_rhs, sensing_grad, symmetric_rhs
+from verify.train.flow import integrate
+from verify.train.matrix import deep_factor_grads, deep_rhs, sensing_grad, symmetric_rhs
 from verify.testing.problems import SensingProblem
 
 seeds = st.integers(0, 2**31 - 1)

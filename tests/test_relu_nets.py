@@ -1,4 +1,4 @@
-"""Batched ReLU trainers and Monte Carlo samplers of verify.relu_nets against autograd / per-run loops / closed forms."""
+"""Batched ReLU trainers and Monte Carlo samplers of verify.train.relu against autograd / per-run loops / closed forms."""
 import numpy as np
 import pytest
 import torch
@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from numerics.relu import init_closed_forms, segment_measures
-from verify.relu_nets import _grads, as_two_layer, init_segment_samples, train_sweep
+from verify.train.relu import _grads, as_two_layer, init_segment_samples, train_sweep
 
 
 @given(st.integers(1, 40), st.integers(1, 6), st.integers(0, 10**6), st.floats(0.0, 0.1))

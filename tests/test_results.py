@@ -14,8 +14,11 @@ from numerics.matrix import (commuting_limit, commuting_trajectory, integrate_en
                              nuclear_regularized_cvxpy)
 from numerics.saddles import saddle_to_saddle
 from numerics.sharpness import gf_path_sharpness, gfs_sharpness, min_sharpness, min_sharpness_n1
-from verify import dln, linear, matrix, tensor
-from verify.flow import integrate
+from verify.train import dln
+from verify.train import linear
+from verify.train import matrix
+from verify.train import tensor
+from verify.train.flow import integrate
 from verify.testing.problems import DeepMFProblem, DLNProblem, SensingProblem
 
 REG = DLNProblem.random(0)                                  # X (3, 6), y

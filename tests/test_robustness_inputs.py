@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from numerics import bregman_limit, flow_limit, isotropic_trajectory, min_l1, min_l2
-from verify import dln as net
+from verify.train import dln as net
 from verify.testing import strategies as ibs
 from verify.testing.assertions import assert_value_error_or_finite
 

@@ -8,8 +8,8 @@ from numerics.dln import flow_limit
 from numerics.dln_gd import GDStats
 from numerics.sharpness import (gf_path_sharpness, gfs_sharpness, hessian_full, lam_max, min_sharpness,
                                  sharpness_full, sharpness_interp)
-from verify import dln as net
-from verify.sharpness import lanczos_top
+from verify.train import dln as net
+from verify.train.sharpness import lanczos_top
 
 
 @given(st.integers(0, 10**6), st.sampled_from([("uv", 2), ("pm", 2), ("shared", 1)]))

@@ -1,4 +1,4 @@
-"""verify.sweep: chunks on a Dask LocalCluster, deterministic seeds, resume after an interruption, failing chunks
+"""verify.sweeps.engine: chunks on a Dask LocalCluster, deterministic seeds, resume after an interruption, failing chunks
 and dead workers recorded, bad command lines exit 2 with one line."""
 import json
 import subprocess
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from _sweep_tasks import TOY
-from verify import sweep
+from verify.cli import sweep as sweep_cli
+from verify.sweeps import engine as sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 PHASE = dict(d=[12], s=[2], n=[4, 8], alpha=[1e-3, 1e-20])
@@ -33,7 +34,7 @@ def log(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(log):
-    from verify.runner import connect
+    from verify.sweeps.cluster import connect
 
     c, cluster = connect(None, 2)
     yield c
@@ -127,7 +128,7 @@ def test_failing_chunk_and_dead_worker_are_recorded_and_the_sweep_goes_on(client
 
 def _main(capsys, *argv):
     start = time.perf_counter()
-    code = sweep.main(list(argv))
+    code = sweep_cli.main(list(argv))
     err = capsys.readouterr().err.strip()
     return code, err, time.perf_counter() - start
 

@@ -7,8 +7,8 @@ from hypothesis import given, strategies as st
 from numerics.tensor import (as_factors, balance, blowup_time, component_inner, component_norms, effective_cp_rank,
                              full_tensor, gammas, norm_rate, norm_rate_bounds, norm_rate_exact, unbalancedness)
 from theory.tensor import cp_norms
-from verify.flow import integrate
-from verify.tensor import CPLoss, cp_rhs, gd, make_completion
+from verify.train.flow import integrate
+from verify.train.tensor import CPLoss, cp_rhs, gd, make_completion
 
 seeds = st.integers(0, 2**31 - 1)
 

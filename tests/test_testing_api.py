@@ -17,9 +17,10 @@ from hypothesis.strategies import SearchStrategy
 
 from numerics import Result
 from numerics.dln_gd import GDStats
-from verify import dln, linear
-from verify.flow import integrate
-from verify.matrix import deep_rhs, sensing_grad, symmetric_rhs
+from verify.train import dln
+from verify.train import linear
+from verify.train.flow import integrate
+from verify.train.matrix import deep_rhs, sensing_grad, symmetric_rhs
 from verify.testing import assertions as iba, problems as P, strategies as ibs
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""verify.kernels.dln_triton run by Triton's interpreter on CPU tensors equals verify.dln.train_gd + GDStats to 1e-12
+"""verify.train.kernels.dln_triton run by Triton's interpreter on CPU tensors equals verify.train.dln.train_gd + GDStats to 1e-12
 (relative: parameters to each run's scale, step sums to their rounding yardstick) on drawn shapes (n, d not powers
 of two), per-run and shared X, packed and single-run programs, tl.dot, SGD batches with repeats, diverging runs."""
 import os
@@ -14,11 +14,11 @@ import torch  # noqa: E402
 from _fused_reference import assert_agrees, gd_problems  # noqa: E402
 from hypothesis import given, strategies as st  # noqa: E402
 
-from verify.dln import init_params  # noqa: E402
-from verify.kernels import dln_triton  # noqa: E402
+from verify.train.dln import init_params  # noqa: E402
+from verify.train.kernels import dln_triton  # noqa: E402
 
 if not dln_triton.INTERPRET:
-    pytest.skip("verify.kernels.dln_triton was imported before TRITON_INTERPRET=1 was set: run this file alone",
+    pytest.skip("verify.train.kernels.dln_triton was imported before TRITON_INTERPRET=1 was set: run this file alone",
                 allow_module_level=True)
 
 RTOL = 1e-12
@@ -66,7 +66,7 @@ def test_kernel_compiles_for_h200_without_spills():
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"} | {"TRITON_DEFAULT_FP_FUSION": "1"}
-    p = subprocess.run([sys.executable, "-m", "verify.kernels.aot"], capture_output=True, text=True, env=env,
+    p = subprocess.run([sys.executable, "-m", "verify.train.kernels.aot"], capture_output=True, text=True, env=env,
                        timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
     line = next(s for s in p.stdout.splitlines() if s.startswith("per-run n=40 d=100 f64"))

@@ -1,1 +1,6 @@
-"""The empirical side: batched networks, trainers, claims, ``python -m verify.all`` and ``verify.bench``."""
+"""The empirical side, in rooms that import only downward (tests/test_layers.py).
+
+``files``, ``plots`` (leaves) < ``train`` (trainers, kernels) < ``sweeps`` (Dask sweeps) < ``claims``, ``testing``
+(the public testing API) < ``cli`` (command lines) < ``all``, ``bench``, ``calibrate``, ``gpu``, ``sweep``
+(``python -m verify.X``).
+"""

@@ -11,11 +11,11 @@ from scipy.stats import t as t_dist
 
 from numerics.dln_gd import GDStats, exact_limit
 from numerics.sharpness import gf_path_sharpness, gfs_sharpness, min_sharpness, min_sharpness_n1, sharpness_interp
-from verify.dln import init_params, train_gd
-from verify.sharpness import lanczos_top
+from verify.train.dln import init_params, train_gd
+from verify.train.sharpness import lanczos_top
 
-from ..device import one_thread
-from ..plots import figure, save
+from verify.train.device import one_thread
+from verify.plots import figure, save
 from .registry import Context, Measurement, calibrated, calibration, claim, counterexample
 
 EVEN = "Even, Pesme, Gunasekar, Flammarion 2023, arXiv 2302.08982, Thm 1"

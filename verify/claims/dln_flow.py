@@ -8,8 +8,8 @@ from numerics.compile import compiled
 from numerics import flow_limit, isotropic_trajectory, min_l1, min_l2, shape_limit
 from theory import dln as th
 
-from .. import dln as net
-from ..plots import figure, save
+from verify.train import dln as net
+from verify.plots import figure, save
 from .registry import Context, Measurement, claim
 
 RTOL, ATOL = 1e-12, 1e-14       # integrator tolerances the flow claims rest on

@@ -7,9 +7,9 @@ import torch
 from numerics.dln import flow_limit
 from numerics.dln_gd import GDStats, exact_limit
 from numerics.sharpness import gfs_sharpness, sharpness_interp
-from verify.dln import init_params, train_gd
+from verify.train.dln import init_params, train_gd
 
-from ..device import one_thread
+from verify.train.device import one_thread
 from .registry import Context, Measurement, claim, counterexample
 
 EVEN = "Even, Pesme, Gunasekar, Flammarion 2023, arXiv 2302.08982, Thm 1"

@@ -9,10 +9,10 @@ import torch
 from numerics.dln import flow_limit, min_l1, min_l2, shape_limit
 from numerics.linear import one_layer_limit
 from numerics.saddles import l1_kkt_residual, saddle_to_saddle
-from verify.dln import init_params, train_gf
+from verify.train.dln import init_params, train_gf
 
-from ..device import one_thread
-from ..plots import figure, save
+from verify.train.device import one_thread
+from verify.plots import figure, save
 from .registry import Context, Measurement, claim, counterexample
 
 FIXTURE_X = [[1, Fraction(1, 2), Fraction(7, 10), 0], [Fraction(1, 2), 1, Fraction(1, 10), Fraction(7, 10)]]

@@ -7,10 +7,10 @@ import torch
 from numerics.glrl import completion_sensing, glrl, gradient
 from theory.glrl import glrl as glrl_theory
 
-from ..device import one_thread
-from ..flow import integrate
-from ..matrix import deep_rhs, product, sensing_grad, symmetric_rhs
-from ..plots import figure, save
+from verify.train.device import one_thread
+from verify.train.flow import integrate
+from verify.train.matrix import deep_rhs, product, sensing_grad, symmetric_rhs
+from verify.plots import figure, save
 from .registry import Context, Measurement, claim
 
 LI_LUO_LYU = "Li, Luo, Lyu 2021, arXiv 2012.09839"

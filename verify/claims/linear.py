@@ -5,9 +5,9 @@ import numpy as np
 import torch
 
 from numerics.linear import deep_limit, null_projection, one_layer_limit
-from verify.linear import balanced_init, end_to_end, gaussian_init, ntk_end_to_end, train_gd, train_gf
+from verify.train.linear import balanced_init, end_to_end, gaussian_init, ntk_end_to_end, train_gd, train_gf
 
-from ..device import one_thread
+from verify.train.device import one_thread
 from .registry import Context, Measurement, claim
 
 SOURCE = "Gruber & Avron 2024, arXiv 2402.02454"

@@ -13,9 +13,9 @@ from numerics.matrix import (balance_gap, balanced_factors, commuting_basis, com
 from numerics.compile import compiled
 from theory.matrix import commuting, deep, svd2, tracenorm
 
-from ..flow import integrate
-from ..plots import figure, save
-from ..matrix import (completion_grad, deep_factor_grads, deep_rhs, gd_deep, product, sensing_grad, symmetric_rhs,
+from verify.train.flow import integrate
+from verify.plots import figure, save
+from verify.train.matrix import (completion_grad, deep_factor_grads, deep_rhs, gd_deep, product, sensing_grad, symmetric_rhs,
                       weight_decay_lbfgs)
 from .registry import Context, Measurement, claim, counterexample
 

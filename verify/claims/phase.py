@@ -32,8 +32,8 @@ from contextlib import contextmanager
 
 from numerics.phase import THRESHOLD
 
-from .. import phase as vp
-from ..sweep import run_sweep
+from verify.sweeps import phase as vp
+from verify.sweeps.engine import run_sweep
 from .registry import Context, Measurement, claim
 
 Z_TWO_SIDED = 3.2905   # two-sided level 1e-3
@@ -41,7 +41,7 @@ Z_ONE_SIDED = 3.0902   # one-sided level 1e-3
 
 
 def sizes(quick: bool) -> dict:
-    """Quick: one (d, s) in-process (<= 60 s on one core). Full: the whole diagram through verify.sweep (Dask)."""
+    """Quick: one (d, s) in-process (<= 60 s on one core). Full: the whole diagram through verify.sweeps.engine (Dask)."""
     if quick:
         return dict(d=100, s=(5,), n=lambda s, d: list(range(8, 37)), trials=100, chunk=100,
                     alphas=vp.QUICK_ALPHAS, samples=100_000)
@@ -102,7 +102,7 @@ def phase_table(ctx: Context, cfg: dict, s: int, client=None) -> dict:
 
 @contextmanager
 def _dask(quick: bool):
-    """No client at quick size; inside a verify.all Dask worker the cluster it runs on (this task secedes while its
+    """No client at quick size; inside a verify.cli.all Dask worker the cluster it runs on (this task secedes while its
     chunks run); else a LocalCluster with one single-threaded worker per core."""
     if quick:
         yield None
@@ -112,7 +112,7 @@ def _dask(quick: bool):
 
         get_worker()
     except (ImportError, ValueError):
-        from ..runner import connect
+        from verify.sweeps.cluster import connect
 
         client, cluster = connect(None, os.cpu_count() or 1)
         try:

@@ -11,6 +11,8 @@ from typing import Any, Callable
 
 import torch
 
+from verify.files import jsonable
+
 
 @dataclass
 class Context:
@@ -57,7 +59,7 @@ class Claim:
     source: str
     fn: Callable[[Context], Measurement]
     kind: str = "derived"
-    group: str = ""           # claims sharing an expensive fixture run in one task (verify.runner); "" = alone
+    group: str = ""           # claims sharing an expensive fixture run in one task (verify.cli.runner); "" = alone
 
 
 REGISTRY: dict[str, Claim] = {}
@@ -120,30 +122,6 @@ def claim(id: str, statement: str, source: str, *, kind: str, group: str = ""):
         return fn
 
     return deco
-
-
-def jsonable(x: Any) -> Any:
-    """Plain JSON types: NaN (no number) becomes null, +-inf the strings "inf"/"-inf"; the report stays valid JSON."""
-    import numpy as np
-
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [jsonable(v) for v in x]
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    if isinstance(x, np.ndarray):
-        return jsonable(x.tolist())
-    if isinstance(x, (np.floating, float)):
-        x = float(x)
-        return x if math.isfinite(x) else None if math.isnan(x) else repr(x)
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (np.bool_,)):
-        return bool(x)
-    if isinstance(x, Path):
-        return str(x)
-    return x
 
 
 def _warning_counts(caught) -> list[dict[str, Any]]:

@@ -7,10 +7,10 @@ from scipy.stats import norm
 from scipy.stats import t as t_dist
 
 from numerics.relu import forward, init_closed_forms, input_gradient, segment_measures, segment_profile, two_layer
-from verify.relu_nets import as_two_layer, digits_split, init_segment_samples, train_sweep
+from verify.train.relu import as_two_layer, digits_split, init_segment_samples, train_sweep
 
-from ..device import one_thread
-from ..plots import figure, save
+from verify.train.device import one_thread
+from verify.plots import figure, save
 from .registry import Context, Measurement, calibrated, calibration, claim
 
 EPS = np.finfo(np.float64).eps

@@ -10,10 +10,10 @@ from numerics.tensor import (balance, component_norms, effective_cp_rank, factor
                              norm_rate_bounds, norm_rate_exact, unbalancedness)
 from theory.tensor import cp_norms
 
-from ..device import one_thread
-from ..flow import integrate
-from ..plots import figure, save
-from ..tensor import CPLoss, cp_rhs, gd, make_completion
+from verify.train.device import one_thread
+from verify.train.flow import integrate
+from verify.plots import figure, save
+from verify.train.tensor import CPLoss, cp_rhs, gd, make_completion
 from .registry import Context, Measurement, calibrated, calibration, claim
 
 RAZIN = "Razin, Maman, Cohen 2021, arXiv 2102.09972"

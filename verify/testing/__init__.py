@@ -1,7 +1,7 @@
 """Testing API: Hypothesis strategies drawing well-posed problems and assertions against the package's predictions.
 
     from hypothesis import given
-    from verify.testing import strategies as ibs, assertions as iba
+    from . import strategies as ibs, assertions as iba
 
     @given(ibs.dln_problems(n=ibs.sizes(2, 4), alpha=ibs.log_uniform(1e-2, 10)))
     def test_my_trainer_finds_the_gf_limit(problem):

@@ -1,6 +1,6 @@
 """Fused CPU trainer for DLN GD/SGD (`pm`, `uv`): one run at a time, all steps with its X in cache, numba-compiled.
 
-Same loop as verify.dln.train_gd (checks every ``check_every`` steps, divergence and convergence freezes) and the
+Same loop as verify.train.dln.train_gd (checks every ``check_every`` steps, divergence and convergence freezes) and the
 exact-GD statistics of numerics.dln_gd.GDStats (Even et al. 2023, arXiv 2302.08982, Thm 1) accumulated per step.
 
 The statistics: ``q_split`` splits theory.dln_gd's q+-(x) into poly+-(x) + c ln|A+-(x)| (-+2x - 2 ln|x -+ 1|). Each
@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..dln import TrainResult
+from verify.train.dln import TrainResult
 from .gd_inputs import ACTIVE, DEGENERATE, DIVERGED, gd_inputs, gd_result
 from .step_sums import StepSums
 
@@ -266,7 +266,7 @@ def kernel():
 def train_gd(kind: str, X, y, params0: torch.Tensor, eta, steps: int, depth: int = 2, tol: float = 1e-24,
              check_every: int = 50, batches: Callable[[int], object] | None = None,
              stats: bool = True) -> tuple[TrainResult, StepSums | None]:
-    """verify.dln.train_gd (same arguments, depth 2, CPU tensors) fused into one compiled loop; returns its
+    """verify.train.dln.train_gd (same arguments, depth 2, CPU tensors) fused into one compiled loop; returns its
     TrainResult and the per-run sums of q+-(x_l) that numerics.dln_gd.GDStats records (None with stats=False: one
     log1p per coordinate and block of BLOCK steps and the block's products, ~20% of the loop's time at n = 40,
     d = 100)."""

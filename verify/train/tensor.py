@@ -102,7 +102,7 @@ class CPLoss:
 
 
 def cp_rhs(lossfn: CPLoss, R: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """GF right side on flattened factors (B, N*d*R): -dl/dF (for verify.flow.integrate)."""
+    """GF right side on flattened factors (B, N*d*R): -dl/dF (for verify.train.flow.integrate)."""
     N, d = lossfn.N, lossfn.d
 
     def rhs(theta):

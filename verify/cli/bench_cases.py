@@ -14,7 +14,7 @@ from theory import dln as th
 
 from .bench_util import (copy_rate, interleaved, loglog_slope, matmul_rate, median, median_ratio, peak_memory,
                          sync, timed)
-from .dln import init_params, train_gd, train_gf
+from verify.train.dln import init_params, train_gd, train_gf
 
 
 @dataclass
@@ -366,12 +366,12 @@ def fig_sweep_predictor(sz: Sizes, seed: int, P: int = 16, n: int = 20, d: int =
 
 
 def fig_fused_cpu(sz: Sizes, seed: int) -> dict:
-    """Fused CPU trainer (verify.kernels.dln_numba, exact-GD statistics included, and without them) vs the batched
+    """Fused CPU trainer (verify.train.kernels.dln_numba, exact-GD statistics included, and without them) vs the batched
     einsum trainer (train_gd, plain and recording GDStats) vs the autograd per-network loop, one thread, per-run X;
     its rate as a fraction of the one-thread float64 GEMM rate (4nd flops per run-step), the GEMM (2048^2) timed in
     the same interleaved repetitions so that the machine's load weighs on both alike."""
-    from .device import one_thread
-    from .kernels import dln_numba
+    from verify.train.device import one_thread
+    from verify.train.kernels import dln_numba
 
     with one_thread("cpu"):
         X, y, alpha, eta = dln_problems(sz.R, sz.n, sz.d, seed)

@@ -2,7 +2,7 @@
 
 One program trains BLOCK_R runs (several where n d is small; then one warp, so every reduction stays in the warp):
 r = X b - y, g = X^T (c r) / |B| (c: the step's row multiplicities, SGD), the exact-GD statistics q+-(x), x = k eta g
-(numerics.dln_gd / theory.dln_gd; Even et al. 2023, arXiv 2302.08982, Thm 1), the update, and verify.dln.train_gd's
+(numerics.dln_gd / theory.dln_gd; Even et al. 2023, arXiv 2302.08982, Thm 1), the update, and verify.train.dln.train_gd's
 checks every ``check_every`` steps (loss <= tol freezes a run; non-finite or > 1e100 restores its last checked state
 and reports it diverged). Shared X (n, d) uses tl.dot over the runs of a program. On CPU tensors it runs in Triton's
 interpreter (TRITON_INTERPRET=1 set before triton is imported); see docs/gpu.md.
@@ -16,7 +16,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ..dln import TrainResult
+from verify.train.dln import TrainResult
 from .gd_inputs import ACTIVE, DEGENERATE, DIVERGED, gd_inputs, gd_result
 from .q_source import triton_functions
 from .step_sums import StepSums
@@ -192,7 +192,7 @@ def launch_config(R: int, n: int, d: int, shared_x: bool, block_r: int | None = 
 def train_gd(kind: str, X, y, params0: torch.Tensor, eta, steps: int, depth: int = 2, tol: float = 1e-24,
              check_every: int = 50, batches: Callable[[int], object] | None = None, stats: bool = True,
              block_r: int | None = None, num_warps: int | None = None) -> tuple[TrainResult, StepSums | None]:
-    """verify.dln.train_gd (same arguments, depth 2) as one kernel launch; returns its TrainResult and the per-run
+    """verify.train.dln.train_gd (same arguments, depth 2) as one kernel launch; returns its TrainResult and the per-run
     sums of q+-(x_l) that numerics.dln_gd.GDStats records (None with stats=False). CUDA tensors, or CPU tensors
     under TRITON_INTERPRET=1."""
     inp = gd_inputs(kind, X, y, params0, eta, steps, depth, tol, check_every, batches)
@@ -202,7 +202,7 @@ def train_gd(kind: str, X, y, params0: torch.Tensor, eta, steps: int, depth: int
     R, n, d = inp.R, inp.n, inp.d
     if dev.type == "cuda" and triton.next_power_of_2(n) * triton.next_power_of_2(d) > MAX_TILE:
         raise ValueError(f"n = {n}, d = {d}: X of one run does not fit on chip (padded > {MAX_TILE}); "
-                         "use verify.dln.train_gd")
+                         "use verify.train.dln.train_gd")
     P = inp.params
     qp, qm = torch.zeros(R, d, dtype=P.dtype, device=dev), torch.zeros(R, d, dtype=P.dtype, device=dev)
     done, flags = torch.zeros(R, dtype=torch.int32, device=dev), torch.zeros(R, dtype=torch.int32, device=dev)

@@ -1,4 +1,4 @@
-"""Inputs of verify.dln.train_gd normalized for the fused trainers, and their outputs back into a TrainResult."""
+"""Inputs of verify.train.dln.train_gd normalized for the fused trainers, and their outputs back into a TrainResult."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +9,7 @@ import torch
 
 from numerics.dln_gd import step_factor
 
-from ..dln import TrainResult, _check_kind, _relative_residual, b_of, loss
+from verify.train.dln import TrainResult, _check_kind, _relative_residual, b_of, loss
 from .step_sums import StepSums
 
 DIVERGED, ACTIVE, DEGENERATE = 1, 2, 4   # bits of the per-run flags the kernels write
@@ -64,7 +64,7 @@ def batch_counts(batches: Callable[[int], object], steps: int, n: int, dtype,
 
 def gd_inputs(kind: str, X, y, params0: torch.Tensor, eta, steps: int, depth: int = 2, tol: float = 1e-24,
               check_every: int = 50, batches: Callable[[int], object] | None = None) -> GDInputs:
-    """Checks as verify.dln.train_gd does (depth 2 only: the statistics are Even et al.'s depth-2 identity)."""
+    """Checks as verify.train.dln.train_gd does (depth 2 only: the statistics are Even et al.'s depth-2 identity)."""
     _check_kind(kind, depth)
     if depth != 2:
         raise ValueError("the fused trainers are depth 2 only (`pm`, `uv`)")

@@ -88,7 +88,7 @@ def unflatten(theta, shp):
 
 def train_gf(X, y, Ws0: list[torch.Tensor], t_max: float, rtol: float = 1e-12, atol: float = 1e-14,
              method: str = "DOP853", stop_residual: float | None = 1e-13, t_eval=None) -> FlowResult:
-    """Gradient flow of R deep linear nets (one stacked ODE, verify.flow.integrate): a FlowResult with the end-to-end
+    """Gradient flow of R deep linear nets (one stacked ODE, verify.train.flow.integrate): a FlowResult with the end-to-end
     b (T, R, d) at the returned times and the relative residual per run at the last one."""
     X = torch.as_tensor(X, dtype=Ws0[0].dtype, device=Ws0[0].device)
     y = torch.as_tensor(y, dtype=Ws0[0].dtype, device=Ws0[0].device)

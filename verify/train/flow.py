@@ -29,7 +29,7 @@ class FlowResult(Certified):
     njev: int
     t_final: float
     residual: np.ndarray | None = None   # (R,) stop(theta) at the last state (network trainers: ||X b - y|| / ||y||)
-    b: torch.Tensor | None = None        # (T, R, d) end-to-end predictor at each time (verify.dln, verify.linear)
+    b: torch.Tensor | None = None        # (T, R, d) end-to-end predictor at each time (verify.train.dln, verify.train.linear)
 
     OK = ("ok", "event")      # the integration finished: at the last time or at the stop event
 

@@ -1,4 +1,4 @@
-"""Run-steps per second of DLN GD on one GPU: per-network loop, batched einsum (verify.dln.train_gd), CUDA graphs of
+"""Run-steps per second of DLN GD on one GPU: per-network loop, batched einsum (verify.train.dln.train_gd), CUDA graphs of
 the same step, and the fused Triton kernel; the on-chip limit is 4nd flops per run-step at the float64 GEMM rate."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import torch
 
 from .bench_cases import dln_problems, loop_one
 from .bench_util import sync
-from .dln import init_params, train_gd
-from .kernels.step_sums import StepScale
+from verify.train.dln import init_params, train_gd
+from verify.train.kernels.step_sums import StepScale
 
 
 def rate(run: Callable[[int], object], R: int, device, budget: float = 0.2, start: int = 4,
@@ -113,7 +113,7 @@ def sweep(device, Rs=(256, 1024, 4096, 16384, 65536), n: int = 40, d: int = 100,
 
 
 def agreement(fused: Callable, device, R: int = 64, n: int = 40, d: int = 100, steps: int = 200) -> list[dict]:
-    """Fused kernel vs verify.dln.train_gd + GDStats on the device: per-run X, shared X, SGD, one diverging run;
+    """Fused kernel vs verify.train.dln.train_gd + GDStats on the device: per-run X, shared X, SGD, one diverging run;
     ``ok``: same statuses and steps, parameters within TOL of each run's scale, step sums within TOL of StepScale."""
     from numerics.dln_gd import GDStats
 

@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 import torch
 from threadpoolctl import threadpool_limits
 
-from .claims import Context, load_all, run_claim
+from verify.claims import Context, load_all, run_claim
 
 
 class ClaimTimeout(Exception):
@@ -112,28 +112,6 @@ def run_local(todo: list[Task], outcome: Outcome, on_record: Callable[[dict], No
     outcome.running.clear()
 
 
-def connect(scheduler: str | None, workers: int, connect_timeout: float = 5.0):
-    """A Dask client: an existing scheduler by address, else a LocalCluster of ``workers`` single-threaded processes.
-
-    Raises ValueError (one line) when the scheduler cannot be reached within ``connect_timeout`` seconds.
-    """
-    import dask
-    from distributed import Client, LocalCluster
-
-    # worker-saturation 1.0: a worker holds only the task it runs, so restarting it for a timeout kills no queued task
-    dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.worker.daemon": False,
-                     "distributed.scheduler.worker-saturation": 1.0})
-    if scheduler:
-        try:
-            return Client(scheduler, timeout=f"{connect_timeout}s"), None
-        except (OSError, TimeoutError) as exc:
-            raise ValueError(f"argument --scheduler: cannot reach {scheduler!r} within {connect_timeout:g} s "
-                             f"({type(exc).__name__})") from None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=50)
-    return Client(cluster), cluster
-
-
 def previous_seconds(report: Path) -> dict[str, float]:
     """Mean seconds per claim in an earlier report (empty if none): the cost estimate that orders Dask tasks."""
     import json
@@ -147,14 +125,6 @@ def previous_seconds(report: Path) -> dict[str, float]:
         if isinstance(r.get("seconds"), (int, float)):
             out.setdefault(r["id"], []).append(float(r["seconds"]))
     return {k: sum(v) / len(v) for k, v in out.items()}
-
-
-def disconnect(client, cluster) -> None:
-    """Close what :func:`connect` opened (either may be None)."""
-    if client is not None:
-        client.close()
-    if cluster is not None:
-        cluster.close()
 
 
 def run_dask(client, todo: list[Task], outcome: Outcome, on_record: Callable[[dict], None],

@@ -1,12 +1,8 @@
-"""The report: records plus environment, written atomically (temp file + rename)."""
+"""The report's environment block (versions, device, seed, git revision)."""
 from __future__ import annotations
 
-import json
-import os
 import platform
 import subprocess
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,26 +27,3 @@ def environment(device: str, seed: int, quick: bool) -> dict[str, Any]:
             "numpy": numpy.__version__, "scipy": scipy.__version__, "sympy": sympy.__version__,
             "mpmath": mpmath.__version__, "torch": torch.__version__, "device": device, "seed": seed,
             "mode": "quick" if quick else "full", "git": git_revision()}
-
-
-@contextmanager
-def atomic_file(path: Path, mode: str = "w"):
-    """A file that appears at ``path`` whole or not at all (temp file in the same folder, fsync, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_atomic(path: Path, payload: dict[str, Any]) -> None:
-    with atomic_file(path) as fh:
-        json.dump(payload, fh, indent=2, allow_nan=False)

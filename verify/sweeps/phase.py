@@ -17,7 +17,7 @@ import numpy as np
 
 from numerics import phase as ph
 
-from .sweep import Param, SweepTask, register
+from .engine import Param, SweepTask, register
 
 QUICK_ALPHAS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-8, 1e-10, 1e-15, 1e-20, 1e-30, 1e-40)
 
@@ -171,7 +171,7 @@ def table_lines(d, s, thr, ref, rows) -> list[str]:
 def plot(table: dict, config: dict, path: Path, summary: dict | None = None, samples: int = 200_000) -> str:
     import matplotlib.pyplot as plt
 
-    from .plots import figure, save
+    from verify.plots import figure, save
 
     groups = sorted({(int(d), int(s), float(t)) for d, s, t in zip(table["d"], table["s"], table["threshold"])})
     fig, axes = figure(2 * len(groups), width=5.2)

@@ -57,7 +57,7 @@ def triton_functions():
     import triton.language as tl
 
     src = triton_source()
-    filename = "<verify.kernels.q_source: theory.dln_gd q+- for Triton>"
+    filename = "<verify.train.kernels.q_source: theory.dln_gd q+- for Triton>"
     linecache.cache[filename] = (len(src), None, src.splitlines(keepends=True), filename)  # inspect.getsource
     ns = {"tl": tl, "triton": triton, "__name__": __name__}
     exec(compile(src, filename, "exec"), ns)

@@ -1,0 +1,1 @@
+"""The trainer library: batched networks and their trainers (GD, SGD, gradient flow) and the fused kernels."""
