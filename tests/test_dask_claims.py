@@ -72,3 +72,15 @@ def test_unreachable_scheduler_is_one_line_and_exit_2_within_seconds(tmp_path):
     assert res.returncode == 2 and time.perf_counter() - t0 < 60
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "--scheduler" in lines[0] and "Traceback" not in res.stderr
+
+
+def test_local_workers_keep_glibcs_dynamic_mmap_threshold():
+    from verify.sweeps.cluster import connect, disconnect
+
+    client, cluster = connect(None, 1)
+    try:
+        env = client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})
+    finally:
+        disconnect(client, cluster)
+    (worker_env,) = env.values()
+    assert worker_env == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}
