@@ -102,7 +102,7 @@ def phase_table(ctx: Context, cfg: dict, s: int, client=None) -> dict:
 
 @contextmanager
 def _dask(quick: bool):
-    """No client at quick size; inside a verify.cli.all Dask worker the cluster it runs on (this task secedes while its
+    """No client at quick size; inside a verify.all Dask worker the cluster it runs on (this task secedes while its
     chunks run); else a LocalCluster with one single-threaded worker per core."""
     if quick:
         yield None

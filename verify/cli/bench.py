@@ -71,7 +71,7 @@ def _fmt(x, spec=".3g") -> str:
 
 
 def table(res: dict) -> Table:
-    t = Table(title="verify.cli.bench (ratios measured in one process, interleaved, median)")
+    t = Table(title="python -m verify.bench (ratios measured in one process, interleaved, median)")
     for c in ("figure", "measured", "goal", "details"):
         t.add_column(c)
     f = res.get("batched")

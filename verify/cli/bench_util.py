@@ -1,4 +1,4 @@
-"""Timing and machine-rate helpers for ``verify.cli.bench``: interleaved medians, matmul/copy ceilings, peak memory."""
+"""Timing and machine-rate helpers for ``python -m verify.bench``: interleaved medians, matmul/copy ceilings, peak memory."""
 from __future__ import annotations
 
 import os

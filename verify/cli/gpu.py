@@ -28,7 +28,7 @@ from .report import environment
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m verify.gpu", description=__doc__)
     p.add_argument("--out", type=Path, default=Path("."), help="directory for gpu.json and the claim reports")
-    p.add_argument("--only", default=gpu_claims.TRAINING, help="claims compared on CUDA and CPU (verify.cli.all --only)")
+    p.add_argument("--only", default=gpu_claims.TRAINING, help="claims compared on CUDA and CPU (python -m verify.all --only)")
     p.add_argument("--claims-budget", type=float, default=150.0,
                    help="seconds for both claim runs (they run in the background while the kernel is checked)")
     p.add_argument("--R", default="256,1024,4096,16384,65536", help="runs per sweep point, comma-separated")

@@ -70,7 +70,7 @@ def grad_b(X: torch.Tensor, y: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def _grad_b_batched(X: torch.Tensor, y: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """grad_b for per-run X (R, n, d) as row-vector bmm's: the layouts MKL serves fastest (3-5x over the einsum
-    form on CPU, same arithmetic up to the summation order of X b; measured in verify.cli.bench)."""
+    form on CPU, same arithmetic up to the summation order of X b; measured in python -m verify.bench)."""
     r = torch.bmm(b.unsqueeze(1), X.transpose(1, 2)).squeeze(1) - y
     return torch.bmm(r.unsqueeze(1), X).squeeze(1) / X.shape[-2]
 
