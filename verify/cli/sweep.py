@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from verify.sweeps.engine import BUILTIN, TASKS, get_task, plan, run_sweep, write_csv
+from verify.sweeps.engine import __doc__ as engine_doc
 
 from .args import BadArgument, Parser, check_out
 
@@ -41,7 +42,7 @@ def parse_values(text: str) -> list:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = Parser(prog="python -m verify.sweep", description=__doc__.split("\n\n")[0],
+    p = Parser(prog="python -m verify.sweep", description=engine_doc.split("\n\n")[0],
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("task", nargs="?", help="task name (phase) or module:ATTRIBUTE")
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUES",
