@@ -166,3 +166,27 @@ def test_bad_inputs_raise_one_clear_error_each():
         completion_sensing(np.ones((2, 2), dtype=bool), np.eye(3))
     with pytest.raises(ValueError, match="observes no entry"):
         completion_sensing(np.zeros((3, 3), dtype=bool), np.eye(3))
+
+
+@given(st.floats(0.5, 3.0), st.floats(0.5, 3.0), st.floats(0.0, 1.0), st.floats(-8.0, -2.0))
+def test_closest_approach_error_estimate_covers_the_true_minimum(mu, nu, phase, log_delta):
+    """Passing a saddle, D(t) = e^{-mu s} + delta e^{nu s}; the quartic/parabola pair bounds the refined minimum's error."""
+    from verify.claims.glrl import H, _refined_min
+    delta = 10.0**log_delta
+    t = np.arange(0.0, 40.0, H) + phase * H
+    s_star = np.log(mu / (nu * delta)) / (mu + nu)
+    t0 = 20.0 - s_star
+    D = np.exp(-mu * (t - t0)) + delta * np.exp(nu * (t - t0))
+    d_true = np.exp(-mu * s_star) + delta * np.exp(nu * s_star)
+    d, tm, interior, e_ln, e_t = _refined_min(t, D)
+    assert interior
+    assert abs((tm - t0) - s_star) <= e_t + 1e-9
+    assert abs(np.log(d) - np.log(d_true)) <= e_ln + 1e-12
+
+
+@given(st.floats(0.1, 1.0))
+def test_alpha_range_reaches_the_asymptotic_regime_of_the_correction_rate(p):
+    from verify.claims.glrl import ASYMPTOTIC, alphas_for
+    a = alphas_for(p)
+    assert a[0] == 1e-2 and a[-1] <= 1e-10 and a[-1] ** p <= ASYMPTOTIC * (1 + 1e-9)
+    assert a[-1] == 1e-10 or (a[-1] * 10) ** p > ASYMPTOTIC
