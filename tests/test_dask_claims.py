@@ -54,7 +54,8 @@ def test_a_claim_past_its_timeout_is_an_error_and_claims_queued_behind_it_still_
     out = tmp_path / "o"
     out.mkdir()
     fast = ["linear.init.single", "dln.init.monotone", "dln.gfs.monotone"]
-    (out / "report.json").write_text(json.dumps({"records": [{"id": "test.slow1", "seconds": 100},
+    (out / "report.json").write_text(json.dumps({"environment": {"mode": "quick"},
+                                                 "records": [{"id": "test.slow1", "seconds": 100},
                                                              {"id": "test.slow2", "seconds": 100}]}))
     env = dict(os.environ, VERIFY_CLAIM_MODULES="slow_claims",
                PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
@@ -84,3 +85,19 @@ def test_local_workers_keep_glibcs_dynamic_mmap_threshold():
         disconnect(client, cluster)
     (worker_env,) = env.values()
     assert worker_env == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}
+
+
+def test_every_claim_has_an_expected_cost_for_the_task_order():
+    from verify.claims import load_all
+    from verify.cli.costs import expected_seconds
+
+    assert set(load_all()) - {"test.dies", "test.slow1", "test.slow2"} <= set(expected_seconds(quick=True))
+
+
+def test_an_earlier_report_of_the_other_size_does_not_order_the_tasks(tmp_path):
+    from verify.cli.runner import previous_seconds
+
+    rep = {"environment": {"mode": "full"}, "records": [{"id": "a", "seconds": 9.0}]}
+    (tmp_path / "report.json").write_text(json.dumps(rep))
+    assert previous_seconds(tmp_path / "report.json", quick=True) == {}
+    assert previous_seconds(tmp_path / "report.json", quick=False) == {"a": 9.0}

@@ -17,6 +17,7 @@ from verify.train.device import pick_device
 from verify.files import write_atomic
 from .report import environment
 from verify.sweeps.cluster import connect, disconnect
+from .costs import expected_seconds
 from .runner import Outcome, iter_sorted, previous_seconds, run_dask, run_local, tasks
 
 KIND_COLORS = {"derived": "cyan", "empirical": "blue", "refuted": "dark_orange"}
@@ -142,12 +143,12 @@ def main(argv=None) -> int:
     client = cluster = None
     if distributed:
         try:
-            client, cluster = connect(args.scheduler, min(args.workers, len(todo)))
+            client, cluster = connect(args.scheduler, min(args.workers, len(todo)), fork=True)
         except ValueError as exc:
             print(f"python -m verify.all: error: {exc}", file=sys.stderr)
             return 2
     report_path = args.out / "report.json"
-    cost = previous_seconds(report_path)
+    cost = {**expected_seconds(args.quick), **previous_seconds(report_path, args.quick)}
     env = environment(str(device), args.seeds[0] if len(args.seeds) == 1 else args.seeds, args.quick)
     env["workers"] = "scheduler " + args.scheduler if args.scheduler else (args.workers if distributed else 1)
     outcome = Outcome()

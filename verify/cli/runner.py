@@ -112,12 +112,14 @@ def run_local(todo: list[Task], outcome: Outcome, on_record: Callable[[dict], No
     outcome.running.clear()
 
 
-def previous_seconds(report: Path) -> dict[str, float]:
-    """Mean seconds per claim in an earlier report (empty if none): the cost estimate that orders Dask tasks."""
+def previous_seconds(report: Path, quick: bool) -> dict[str, float]:
+    """Mean seconds per claim in an earlier report of the same size (empty if none): the cost estimate that orders
+    Dask tasks."""
     import json
 
     try:
-        recs = json.loads(report.read_text())["records"]
+        rep = json.loads(report.read_text())
+        recs = rep["records"] if rep["environment"]["mode"] == ("quick" if quick else "full") else []
     except (OSError, ValueError, KeyError, TypeError):
         return {}
     out: dict[str, list[float]] = {}
