@@ -155,9 +155,10 @@ def run_dask(client, todo: list[Task], outcome: Outcome, on_record: Callable[[di
             try:
                 recs = f.result()
             except BaseException as exc:   # a worker that died or was restarted: its claims are errors, the run goes on
-                msg = (f"claims exceeded --timeout {task.timeout:g} s each" if f.key in timed_out
+                late = f.key in timed_out
+                msg = (f"claims exceeded --timeout {task.timeout:g} s each" if late
                        else f"task failed on its worker: {type(exc).__name__}: {exc}")
-                recs = [error_record(registry[cid], task, msg) for cid in task.ids]
+                recs = [error_record(registry[cid], task, msg, task.timeout if late else 0.0) for cid in task.ids]
             for rec in recs:
                 outcome.records.append(rec)
                 on_record(rec)
