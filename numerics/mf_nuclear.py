@@ -174,9 +174,9 @@ def nuclear_regularized_completion(mask, M, lam, tol: float = 1e-13, max_iter: i
     for it in range(1, max_iter + 1):
         Wn = svt(Z - mask * (Z - M), lam)
         f = completion_objective(Wn, mask, M, lam)
-        if f > f_prev:  # adaptive restart (O'Donoghue & Candes)
-            tk, Z = 1.0, W.copy()
-            continue
+        if f > f_prev and tk > 1.0:  # adaptive restart (O'Donoghue & Candes); a step without momentum is always
+            tk, Z = 1.0, W.copy()    # taken: near the optimum f's decrease is below its rounding, and a restart
+            continue                 # there would repeat forever
         tn = (1 + np.sqrt(1 + 4 * tk * tk)) / 2
         Z = Wn + ((tk - 1) / tn) * (Wn - W)
         step = np.linalg.norm(Wn - W)
