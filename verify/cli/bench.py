@@ -70,31 +70,32 @@ def _fmt(x, spec=".3g") -> str:
     return "-" if x is None else format(x, spec)
 
 
+def _finished(res: dict, key: str) -> dict | None:
+    """A figure's result if it ran without error, else None (the table skips it)."""
+    f = res.get(key)
+    return f if f and "error" not in f else None
+
+
 def table(res: dict) -> Table:
     t = Table(title="python -m verify.bench (ratios measured in one process, interleaved, median)")
     for c in ("figure", "measured", "goal", "details"):
         t.add_column(c)
-    f = res.get("batched")
-    if f and "error" not in f:
+    if f := _finished(res, "batched"):
         t.add_row("1 batched 256 DLN vs per-net loop", f"{f['ratio']:.1f}x", ">= 50x",
                   f"f32 {f['ratio_f32']:.1f}x, shared X {f['ratio_shared_X']:.1f}x; loop extrapolated")
-    f = res.get("predictor")
-    if f and "error" not in f:
+    if f := _finished(res, "predictor"):
         t.add_row("2 dual Newton vs SLSQP (time)", f"{f['time_ratio']:.0f}x", ">= 100x",
                   f"SLSQP {f['slsqp']['iterations']} it: {f['slsqp']['message']}")
         t.add_row("2 dual Newton vs SLSQP (KKT)", f"{f['kkt_ratio']:.2g}x", ">= 1e4x",
                   f"KKT {f['newton']['kkt']:.1e} vs {f['slsqp']['kkt']:.1e}")
-    f = res.get("sweep")
-    if f and "error" not in f:
+    if f := _finished(res, "sweep"):
         t.add_row("2b batched sweep predictor vs flow_limit loop", f"{f['ratio']:.1f}x", "-",
                   f"{f['converged']}/{f['solves']} converged, max rel diff {f['max_rel_diff']:.1e}")
-    f = res.get("flow")
-    if f and "error" not in f:
+    if f := _finished(res, "flow"):
         t.add_row("3 GF integrator (1e-8) vs GD (1e-4)", f"{f['time_ratio_gd_over_gf']:.1f}x", "-",
                   f"errors {f['gf']['rel_err_vs_dual_newton']:.1e} / {f['gd']['rel_err_vs_dual_newton']:.1e},"
                   f" eta {f['gd']['eta']:.1e}")
-    f = res.get("stats")
-    if f and "error" not in f:
+    if f := _finished(res, "stats"):
         for case, c in f.items():
             if isinstance(c, dict):
                 z = c["sizes"]
@@ -102,25 +103,21 @@ def table(res: dict) -> Table:
                           f"{c['speedup_blocked']:.1f}x", "-",
                           f"overhead over plain GD {c['overhead_blocked']:.0%} (per step {c['overhead_per_step']:.0%}),"
                           f" max |d log c| {c['max_abs_log_c_diff']:.1e}")
-    f = res.get("roofline")
-    if f and "error" not in f:
+    if f := _finished(res, "roofline"):
         for c in f["cases"]:
             t.add_row("4 roofline " + c["case"], f"{c['roofline_fraction']:.2f}",
                       "-", f"{c['gflops']:.2f} GFLOP/s ({c['flop_fraction']:.1%} of GEMM {f['matmul_gflops_f64']:.0f}),"
                       f" {c['gbytes_per_s']:.2f} GB/s ({c['bandwidth_fraction']:.1%} of copy {f['copy_gbytes_per_s']:.1f})")
-    f = res.get("scaling")
-    if f and "error" not in f:
+    if f := _finished(res, "scaling"):
         t.add_row("5 time/step vs R (exponent)", f"{f['exponent_R_large']:.2f}", "-",
                   f"all R: {f['exponent_R_all']:.2f}; R = {f['vs_R'][0]['R']}..{f['vs_R'][-1]['R']}")
         t.add_row("5 time/step vs d (exponent)", f"{f['exponent_d_large']:.2f}", "-",
                   f"all d: {f['exponent_d_all']:.2f}; d = {f['vs_d'][0]['d']}..{f['vs_d'][-1]['d']}")
-    f = res.get("memory")
-    if f and "error" not in f:
+    if f := _finished(res, "memory"):
         per = [(r["R"], r["peak_bytes_per_run"]) for r in f["rows"] if r["peak_bytes_per_run"]]
         t.add_row("5 peak memory vs R (exponent)", _fmt(f["exponent_R"], ".2f"), "1 (linear)",
                   "kB/run: " + ", ".join(f"R={R}: {b / 1e3:.1f}" for R, b in per) + f" ({f['method']})")
-    f = res.get("fused")
-    if f and "error" not in f:
+    if f := _finished(res, "fused"):
         t.add_row("6 fused CPU trainer vs batched einsum (1 thread)", f"{f['ratio_vs_einsum']:.1f}x", ">= 2x",
                   f"vs einsum+GDStats {f['ratio_vs_einsum_stats']:.1f}x, no stats"
                   f" {f['ratio_no_stats_vs_einsum']:.1f}x; params {f['max_rel_params_vs_einsum']:.0e},"
@@ -130,8 +127,7 @@ def table(res: dict) -> Table:
         t.add_row("6 fused CPU trainer, fraction of f64 GEMM", f"{f['peak_fraction']:.1%}", "-",
                   f"{f['gflops_fused']:.1f} GFLOP/s (4nd per run-step); no stats {f['peak_fraction_no_stats']:.1%};"
                   f" 1-thread GEMM {f['matmul_gflops_f64_one_thread']:.0f} GFLOP/s (2048^2, interleaved)")
-    f = res.get("full")
-    if f and "error" not in f:
+    if f := _finished(res, "full"):
         t.add_row(f"full sweep R={f['R']}", f"{f['f64']['run_steps_per_s']:.3g} run-steps/s", "-",
                   f"f32 {f['f32']['run_steps_per_s']:.3g}; {f['f64']['gbytes_per_s']:.0f} GB/s f64")
     for k, v in res.items():
