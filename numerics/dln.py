@@ -8,7 +8,7 @@ from theory import dln as th
 
 from .compile import compiled
 from .newton import BoundedFamily, Prediction, SinhFamily, dual_newton
-from .result import Trajectory
+from .result import Trajectory, relative_residual
 from .validate import as_matrix, as_vector, consistent, depth_value, positive
 
 
@@ -101,7 +101,7 @@ def depth_limit_mp(X, y, alpha: float, D: int, nu0=None, tol: float = 1e-13, max
             bm = [aD * h(si) for si in sv]
             r = Xm * mp.matrix(bm) - ym
             b = np.array([float(v) for v in bm])
-            res = float(np.linalg.norm(X @ b - y) / max(np.linalg.norm(y), 1e-300))
+            res = relative_residual(X, b, y)
             history.append(res)
             if res < best[0]:
                 best = (res, b, nu)
@@ -152,16 +152,12 @@ def shape_limit(X, y, u0, v0, tol: float = 1e-13) -> Prediction:
     return bregman_limit(X, y, c, b0_of(u0, v0), tol=tol)
 
 
-def _feasibility(X, y, b) -> float:
-    return float(np.linalg.norm(X @ b - y) / max(np.linalg.norm(y), 1e-300))
-
-
 def min_l2(X, y) -> Prediction:
     """Minimum-l2 interpolator pinv(X) y, b = X^T nu: the alpha -> inf limit (Woodworth et al. 2020)."""
     X, y = _checked(X, y)
     b = np.linalg.lstsq(X, y, rcond=None)[0]
     nu = np.linalg.lstsq(X.T, b, rcond=None)[0]
-    return Prediction(b=b, nu=nu, residual=_feasibility(X, y, b), iterations=0, status="exact")
+    return Prediction(b=b, nu=nu, residual=relative_residual(X, b, y), iterations=0, status="exact")
 
 
 def min_l1(X, y) -> Prediction:
@@ -181,7 +177,7 @@ def min_l1(X, y) -> Prediction:
         b = np.zeros(d)
         b[support] = np.linalg.solve(X[:, support], y)
         nu = np.linalg.solve(X[:, support].T, np.sign(b[support]))
-    return Prediction(b=b, nu=nu, residual=_feasibility(X, y, b), iterations=int(res.nit), status="optimal")
+    return Prediction(b=b, nu=nu, residual=relative_residual(X, b, y), iterations=int(res.nit), status="optimal")
 
 
 def potential(b, alpha) -> float:

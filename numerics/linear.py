@@ -15,7 +15,7 @@ from theory import linear as th
 
 from .compile import compiled
 from .newton import Prediction
-from .result import Certified
+from .result import Certified, relative_residual
 from .validate import as_matrix, as_vector, depth_value, finite_result
 
 
@@ -37,10 +37,6 @@ def _pinv(X, v) -> tuple[np.ndarray, np.ndarray]:
     return Q @ z, solve_triangular(R, z)
 
 
-def _feasibility(X, y, w) -> float:
-    return float(np.linalg.norm(X @ w - y) / max(np.linalg.norm(y), 1e-300))
-
-
 def _prep(X, y, w0):
     X = full_row_rank(X)
     y = as_vector(y, X.shape[0])
@@ -56,7 +52,7 @@ def pinv_solution(X, y) -> Prediction:
     y = as_vector(y, X.shape[0])
     b, nu = _pinv(X, y)
     finite_result(b, "X^+ y", "rescale X or y")
-    return Prediction(b=b, nu=nu, residual=_feasibility(X, y, b), iterations=0, status="exact")
+    return Prediction(b=b, nu=nu, residual=relative_residual(X, b, y), iterations=0, status="exact")
 
 
 def null_projection(X, v) -> np.ndarray:
@@ -74,7 +70,7 @@ def one_layer_limit(X, y, w0) -> Prediction:
     step, nu = _pinv(X, y - X @ w0)
     w = w0 + step
     finite_result(w, "w0 + X^+ (y - X w0)", "rescale X, y or w0")
-    return Prediction(b=w, nu=nu, residual=_feasibility(X, y, w), iterations=0, status="exact")
+    return Prediction(b=w, nu=nu, residual=relative_residual(X, w, y), iterations=0, status="exact")
 
 
 @dataclass
@@ -148,5 +144,5 @@ def deep_limit(X, y, w0, depth: int) -> DeepLimit:
     w = p.b + k.value * null_projection(X, w0)
     finite_result(w, "X^+ y + kappa P_perp w0", "rescale X, y or w0")
     nu = p.nu - k.value * _pinv(X, X @ w0)[1]
-    return DeepLimit(b=w, nu=nu, residual=_feasibility(X, y, w), iterations=k.iterations,
+    return DeepLimit(b=w, nu=nu, residual=relative_residual(X, w, y), iterations=k.iterations,
                      status="exact" if k.converged else f"kappa {k.status}", kappa=k)

@@ -13,7 +13,7 @@ from scipy.optimize import linprog
 from theory.matrix import commuting
 
 from .compile import compiled
-from .result import Certified
+from .result import Certified, relative_residual
 from .validate import as_vector, pow2_scale, positive_scalar, times
 
 
@@ -251,7 +251,7 @@ def min_trace_commuting(As, y) -> MinTraceLP:
         raise ValueError(f"minimum-trace LP not solved (linprog status {res.status}: {res.message})")
     lam, s = _refine_vertex(a, y, res.x * (sy / sa), (a / sa).T @ res.eqlin.marginals)
     return MinTraceLP(W=(basis.Q * lam) @ basis.Q.T, lam=lam, s=s,
-                      residual=float(np.linalg.norm(a @ lam - y) / max(np.linalg.norm(y), 1e-300)), status="optimal")
+                      residual=relative_residual(a, lam, y), status="optimal")
 
 
 def _refine_vertex(a, y, lam, s):

@@ -43,3 +43,8 @@ class Trajectory(Certified):
     status: str                # "exact" (closed form: its ODE holds identically, checked symbolically)
 
     OK = ("exact",)
+
+
+def relative_residual(X, b, y) -> float:
+    """Feasibility of an interpolator: ||X b - y|| / ||y|| (y = 0 counts as scale 1e-300)."""
+    return float(np.linalg.norm(X @ b - y) / max(np.linalg.norm(y), 1e-300))

@@ -17,7 +17,7 @@ from .compile import compiled
 from .dln import _checked, flow_limit, sinh_limit
 from .dln_gd import c_scale
 from .newton import Prediction
-from .result import Certified
+from .result import Certified, relative_residual
 from .validate import (as_matrix, as_vector, depth_value, finite_result, finite_scalar, integer, positive,
                        positive_scalar, pow2_scale)
 
@@ -220,7 +220,7 @@ def _min_sharpness(X, y, eps: float) -> MinSharpness:
     lhs = np.abs(X.T @ nu.value)
     scale = min(1.0, float(np.min(np.where(lhs > 0, cap / np.where(lhs > 0, lhs, 1), np.inf))))
     lower = float(y @ nu.value) * scale
-    res = float(np.linalg.norm(X @ bb - y) / max(np.linalg.norm(y), 1e-300))
+    res = relative_residual(X, bb, y)
     gap = upper - lower
     return MinSharpness(bb, upper, lower, gap, res, "optimal" if prob.status == "optimal" and dual.status == "optimal"
                         else "optimal_inaccurate")

@@ -95,7 +95,7 @@ def test_every_claim_has_an_expected_cost_for_the_task_order():
 
 
 def test_an_earlier_report_of_the_other_size_does_not_order_the_tasks(tmp_path):
-    from verify.cli.runner import previous_seconds
+    from verify.cli.costs import previous_seconds
 
     rep = {"environment": {"mode": "full"}, "records": [{"id": "a", "seconds": 9.0}]}
     (tmp_path / "report.json").write_text(json.dumps(rep))

@@ -6,11 +6,7 @@ import sys
 import pytest
 import torch
 
-from verify.cli import gpu
-
-from verify.cli import gpu_claims
-
-from verify.cli import gpu_rates
+from verify.cli import gpu, gpu_claims, gpu_rates
 
 
 def test_without_cuda_it_says_so_in_one_line_and_exits_2(monkeypatch, capsys):

@@ -17,8 +17,8 @@ from verify.train.device import pick_device
 from verify.files import write_atomic
 from .report import environment
 from verify.sweeps.cluster import connect, disconnect
-from .costs import expected_seconds
-from .runner import Outcome, iter_sorted, previous_seconds, run_dask, run_local, tasks
+from .costs import expected_seconds, previous_seconds
+from .runner import Outcome, iter_sorted, run_dask, run_local, tasks
 
 KIND_COLORS = {"derived": "cyan", "empirical": "blue", "refuted": "dark_orange"}
 STATUS_COLORS = {"pass": "green", "fail": "red", "error": "magenta", "skipped": "yellow"}

@@ -122,7 +122,8 @@ def table(res: dict) -> Table:
                   f"vs einsum+GDStats {f['ratio_vs_einsum_stats']:.1f}x, no stats"
                   f" {f['ratio_no_stats_vs_einsum']:.1f}x; params {f['max_rel_params_vs_einsum']:.0e},"
                   f" log c {f['max_abs_log_c_vs_gdstats']:.0e}")
-        t.add_row("6 fused CPU trainer vs autograd loop (1 thread)", f"{f['ratio_vs_loop']:.0f}x", ">= 100x",
+        t.add_row("6 fused CPU trainer vs autograd loop (1 thread)", f"{f['ratio_vs_loop']:.0f}x",
+                  f">= {f['goal_vs_loop']:.0f}x",
                   f"einsum vs loop {f['ratio_einsum_vs_loop']:.0f}x; loop extrapolated")
         t.add_row("6 fused CPU trainer, fraction of f64 GEMM", f"{f['peak_fraction']:.1%}", "-",
                   f"{f['gflops_fused']:.1f} GFLOP/s (4nd per run-step); no stats {f['peak_fraction_no_stats']:.1%};"

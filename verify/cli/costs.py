@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from verify.files import write_atomic
+
 TABLE = Path(__file__).with_name("costs.json")
 
 
@@ -19,14 +21,23 @@ def expected_seconds(quick: bool) -> dict[str, float]:
         return {}
 
 
-def mean_seconds(reports: list[Path]) -> dict[str, float]:
-    """Mean seconds per claim over the records of ``reports``."""
+def mean_seconds(records: list[dict]) -> dict[str, float]:
+    """Mean seconds per claim over report records."""
     out: dict[str, list[float]] = {}
-    for path in reports:
-        for r in json.loads(Path(path).read_text())["records"]:
-            if isinstance(r.get("seconds"), (int, float)):
-                out.setdefault(r["id"], []).append(float(r["seconds"]))
+    for r in records:
+        if isinstance(r.get("seconds"), (int, float)):
+            out.setdefault(r["id"], []).append(float(r["seconds"]))
     return {k: round(sum(v) / len(v), 2) for k, v in sorted(out.items())}
+
+
+def previous_seconds(report: Path, quick: bool) -> dict[str, float]:
+    """Mean seconds per claim in an earlier report of the same size (empty if none or unreadable)."""
+    try:
+        rep = json.loads(Path(report).read_text())
+        same = rep["environment"]["mode"] == ("quick" if quick else "full")
+        return mean_seconds(rep["records"]) if same else {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def main(argv: list[str]) -> int:
@@ -34,8 +45,8 @@ def main(argv: list[str]) -> int:
         print("usage: python -m verify.cli.costs quick|full REPORT.json [...]", file=sys.stderr)
         return 2
     table = json.loads(TABLE.read_text()) if TABLE.exists() else {}
-    table[argv[0]] = mean_seconds([Path(a) for a in argv[1:]])
-    TABLE.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+    table[argv[0]] = mean_seconds([r for a in argv[1:] for r in json.loads(Path(a).read_text())["records"]])
+    write_atomic(TABLE, dict(sorted(table.items())))
     return 0
 
 

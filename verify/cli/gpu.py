@@ -17,9 +17,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from . import gpu_claims
-
-from . import gpu_rates
+from . import gpu_claims, gpu_rates
 from .bench_util import copy_rate, machine, matmul_rate
 from verify.files import write_atomic
 from .report import environment

@@ -112,23 +112,6 @@ def run_local(todo: list[Task], outcome: Outcome, on_record: Callable[[dict], No
     outcome.running.clear()
 
 
-def previous_seconds(report: Path, quick: bool) -> dict[str, float]:
-    """Mean seconds per claim in an earlier report of the same size (empty if none): the cost estimate that orders
-    Dask tasks."""
-    import json
-
-    try:
-        rep = json.loads(report.read_text())
-        recs = rep["records"] if rep["environment"]["mode"] == ("quick" if quick else "full") else []
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-    out: dict[str, list[float]] = {}
-    for r in recs:
-        if isinstance(r.get("seconds"), (int, float)):
-            out.setdefault(r["id"], []).append(float(r["seconds"]))
-    return {k: sum(v) / len(v) for k, v in out.items()}
-
-
 def run_dask(client, todo: list[Task], outcome: Outcome, on_record: Callable[[dict], None],
              poll: Callable[[], None] = lambda: None, cost: dict[str, float] | None = None) -> None:
     """Submit every task (longest expected first, from ``cost``), collect records as tasks finish; a dead worker or

@@ -38,6 +38,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .cluster import connect, disconnect
 from verify.files import atomic_file, jsonable, write_atomic
 
 FORMAT = "verify.sweep/1"
@@ -259,11 +260,6 @@ def _save_npz(path: Path, cols: dict) -> None:
         np.savez(fh, **cols)
 
 
-def _save_json(path: Path, payload: dict) -> None:
-
-    write_atomic(path, payload)
-
-
 def load_chunk(path: Path) -> dict[str, np.ndarray]:
     """Columns of one chunk file (``__meta__`` decoded into a dict)."""
     with np.load(path, allow_pickle=False) as z:
@@ -337,7 +333,7 @@ def run_sweep(task: SweepTask | str, grid: dict | None = None, trials: int = 100
     if out is not None:
         cdir = out / "chunks"
         cdir.mkdir(parents=True, exist_ok=True)
-        _save_json(out / "sweep.json", dict(config, chunks=[dict(c.description, id=c.id, file=f"chunks/{c.file}")
+        write_atomic(out / "sweep.json", dict(config, chunks=[dict(c.description, id=c.id, file=f"chunks/{c.file}")
                                                             for c in chunks]))
         for c in chunks:
             f = cdir / c.file
@@ -359,12 +355,12 @@ def run_sweep(task: SweepTask | str, grid: dict | None = None, trials: int = 100
         else:
             res.errors[c.id] = message or "unknown error"
             if out is not None:
-                _save_json(out / "chunks" / c.error_file, dict(c.description, id=c.id, error=message))
+                write_atomic(out / "chunks" / c.error_file, dict(c.description, id=c.id, error=message))
         if on_chunk is not None:
             on_chunk(c.id, cols is not None)
 
     prog, tid = _progress(progress, len(chunks), len(chunks) - len(todo))
-    own = []
+    owned = None
     try:
         with prog:
             def advance():
@@ -381,10 +377,8 @@ def run_sweep(task: SweepTask | str, grid: dict | None = None, trials: int = 100
                     advance()
             elif todo:
                 if client is None:
-                    from .cluster import connect
-
                     client, cluster = connect(scheduler, workers or os.cpu_count() or 1, connect_timeout=3.0)
-                    own = [client] + ([cluster] if cluster is not None else [])
+                    owned = (client, cluster)
                 from distributed import as_completed
 
                 ref = task.name if task.name in TASKS or task.name in BUILTIN else task
@@ -404,8 +398,8 @@ def run_sweep(task: SweepTask | str, grid: dict | None = None, trials: int = 100
                         f.cancel()
                     raise
     finally:
-        for obj in own:
-            obj.close()
+        if owned is not None:
+            disconnect(*owned)
     res.table = concat([results[c.id] for c in chunks if c.id in results])
     complete = len(results) == len(chunks)
     if complete and summarize and task.summary is not None:
@@ -413,7 +407,7 @@ def run_sweep(task: SweepTask | str, grid: dict | None = None, trials: int = 100
     if out is not None and complete:
         _save_npz(out / "table.npz", res.table)
         if res.summary is not None:
-            _save_json(out / "summary.json", jsonable(res.summary))
+            write_atomic(out / "summary.json", jsonable(res.summary))
         if draw and task.plot is not None:
             res.plot = task.plot(res.table, config, out / "plot.png")
     return res

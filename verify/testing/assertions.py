@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from ._arrays import checked, to_numpy, tolerance
+from ._arrays import _is_torch, checked, to_numpy, tolerance
 from .problems import (Certificate, DeepMFProblem, DLNGDProblem, DLNProblem, DLNShapeProblem, LinearInitProblem,
                        ReluSegmentProblem, SensingProblem, newton_certificate)
 
@@ -397,7 +397,7 @@ def assert_matches_init_statistics(W, a, problem: ReluSegmentProblem, *, level: 
 
 def _numeric_leaves(out) -> list[np.ndarray]:
     """Every float array or number inside out (arrays, numbers, tuples, lists, dicts, dataclasses, torch tensors)."""
-    if _is_tensor(out):
+    if _is_torch(out):
         out = to_numpy(out, "output")[0] if out.is_floating_point() else np.zeros(0)
     if isinstance(out, (np.ndarray, float, np.floating)):
         arr = np.asarray(out)
@@ -409,10 +409,6 @@ def _numeric_leaves(out) -> list[np.ndarray]:
     if dataclasses.is_dataclass(out) and not isinstance(out, type):
         return [a for f in dataclasses.fields(out) for a in _numeric_leaves(getattr(out, f.name))]
     return []
-
-
-def _is_tensor(x) -> bool:
-    return type(x).__module__.startswith("torch") and hasattr(x, "is_floating_point")
 
 
 def assert_value_error_or_finite(fn, *args, **kwargs):

@@ -120,7 +120,7 @@ def weight_decay_lbfgs(mask: np.ndarray, M: np.ndarray, lam: float, k: int, rng:
     res = minimize(fg, x0, jac=True, method="L-BFGS-B",
                    options={"maxiter": max_iter, "maxfun": 4 * max_iter, "gtol": gtol, "ftol": 1e-300, "maxcor": 30})
     U, V = res.x[:d1 * k].reshape(d1, k), res.x[d1 * k:].reshape(d2, k)
-    f, g = fg(res.x)
+    f, g = res.fun, res.jac
     W = U @ V.T
     s = np.linalg.svd(W, compute_uv=False)
     return Regularized(W=W, objective=float(f), residual=float(np.linalg.norm(g)), iterations=res.nit,
