@@ -43,7 +43,8 @@ def test_bench_tiny_writes_every_figure(tmp_path):
     rc = bench.main(["--tiny", "--threads", "1", "--out", str(tmp_path)])
     res = json.loads((tmp_path / "bench.json").read_text())["results"]
     assert rc == 0, {k: v.get("error") for k, v in res.items()}
-    assert {"batched", "predictor", "sweep", "flow", "roofline", "scaling"} <= set(res)
+    assert {"batched", "predictor", "sweep", "flow", "roofline", "scaling", "cp"} <= set(res)
     assert res["batched"]["max_abs_b_batched_vs_loop_f64"] < 1e-10
     assert res["predictor"]["newton"]["kkt"] < 1e-10
     assert all(r["seconds_per_step"] > 0 for r in res["scaling"]["vs_R"])
+    assert all(c["max_rel_diff"] < 1e-12 for c in res["cp"]["cases"])

@@ -81,17 +81,37 @@ def test_balancedness_differences_conserved_along_trained_runs(seed, N):
         assert np.allclose(a - a[0], a0 - a0[0], atol=1e-9 * a0.max())
 
 
-def test_cp_loss_gradient_matches_autograd():
-    rng = np.random.default_rng(1)
-    prob = make_completion(rng, 4, 3, 2, 40)
-    L = CPLoss(prob)
-    F = torch.tensor(rng.standard_normal((2, 4, 3, 5)), requires_grad=True)
+@pytest.mark.parametrize("form", ["dense", "gather"])
+@pytest.mark.parametrize("N", [2, 3, 4, 5])
+def test_cp_loss_gradient_matches_autograd(form, N):
+    rng = np.random.default_rng(N)
+    prob = make_completion(rng, N, 3, 2, 3**N // 2)
+    L = CPLoss(prob, form=form)
+    F = torch.tensor(rng.standard_normal((2, N, 3, 5)), requires_grad=True)
     g, loss = L.grad(F.detach())
     L.loss(F).sum().backward()
     assert torch.allclose(g, F.grad, rtol=1e-12, atol=1e-14)
-    G = L.grad_tensor(F.detach())
-    assert np.allclose(component_inner(G[0], F.detach()[0].numpy()),
-                       [np.sum(G[0] * full_tensor(F.detach()[0, :, :, [r]].numpy())) for r in range(5)])
+    assert torch.allclose(loss, L.loss(F.detach()), rtol=1e-14, atol=0)
+
+
+def test_cp_loss_forms_agree_where_the_gather_form_is_slow():
+    """Razin et al.'s full size (order 4, 10 per mode, 2000 entries), R = 50: the two gradient forms agree."""
+    rng = np.random.default_rng(3)
+    prob = make_completion(rng, 4, 10, 5, 2000)
+    F = torch.tensor(rng.standard_normal((2, 4, 10, 50)) * 0.3)
+    (gd_, ld), (gg, lg) = (CPLoss(prob, form=f).grad(F) for f in ("dense", "gather"))
+    assert CPLoss(prob).form == "dense"
+    assert torch.allclose(gd_, gg, rtol=1e-11, atol=1e-13 * float(gg.abs().max()))
+    assert torch.allclose(ld, lg, rtol=1e-12, atol=0)
+
+
+def test_gradient_tensor_pairs_with_components_as_gamma():
+    rng = np.random.default_rng(1)
+    prob = make_completion(rng, 4, 3, 2, 40)
+    F = torch.tensor(rng.standard_normal((2, 4, 3, 5)))
+    G = CPLoss(prob).grad_tensor(F)
+    assert np.allclose(component_inner(G[0], F[0].numpy()),
+                       [np.sum(G[0] * full_tensor(F[0, :, :, [r]].numpy())) for r in range(5)])
 
 
 def test_gd_decreases_the_loss_and_reports_divergence():
@@ -135,3 +155,5 @@ def test_bad_inputs_raise_one_clear_error_each():
         make_completion(np.random.default_rng(0), 3, 2, 1, 9)
     with pytest.raises(ValueError, match="finite real scalar"):
         effective_cp_rank([1.0], np.nan)
+    with pytest.raises(ValueError, match="form must be"):
+        CPLoss(make_completion(np.random.default_rng(0), 3, 2, 1, 4), form="sparse")

@@ -32,7 +32,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("."), help="directory for bench.json (default: current)")
-    p.add_argument("--only", default="", help="comma-separated subset of: batched,predictor,sweep,flow,roofline,scaling,memory,full,fused")
+    p.add_argument("--only", default="", help="comma-separated subset of: batched,predictor,sweep,flow,stats,roofline,scaling,memory,full,fused,cp")
     p.add_argument("--threads", default="auto",
                    help="torch CPU threads: an integer, or auto = 1 when the 1-min load exceeds the cores, else torch's default")
     p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # smoke-test sizes
@@ -128,6 +128,12 @@ def table(res: dict) -> Table:
         t.add_row("6 fused CPU trainer, fraction of f64 GEMM", f"{f['peak_fraction']:.1%}", "-",
                   f"{f['gflops_fused']:.1f} GFLOP/s (4nd per run-step); no stats {f['peak_fraction_no_stats']:.1%};"
                   f" 1-thread GEMM {f['matmul_gflops_f64_one_thread']:.0f} GFLOP/s (2048^2, interleaved)")
+    if f := _finished(res, "cp"):
+        for c in f["cases"]:
+            t.add_row(f"7 CP gradient dense vs gather (order {c['order']}, d={c['dim']}, |Omega|={c['n_obs']},"
+                      f" R={c['R']})", f"{c['ratio_gather_over_dense']:.1f}x", "-",
+                      f"auto picks {c['auto']}; dense {c['dense_gflops']:.1f} GFLOP/s;"
+                      f" max rel diff {c['max_rel_diff']:.0e}")
     if f := _finished(res, "full"):
         t.add_row(f"full sweep R={f['R']}", f"{f['f64']['run_steps_per_s']:.3g} run-steps/s", "-",
                   f"f32 {f['f32']['run_steps_per_s']:.3g}; {f['f64']['gbytes_per_s']:.0f} GB/s f64")
@@ -168,6 +174,7 @@ def main(argv=None) -> int:
     run("scaling", lambda: bc.fig5_scaling(sz, device, *((5, 12) if args.tiny else ())))
     run("roofline", lambda: bc.fig4_roofline(res.get("batched"), res.get("scaling"), device))
     run("fused", lambda: bc.fig_fused_cpu(sz, args.seed))
+    run("cp", lambda: bc.fig_cp_gradient(sz, args.seed, *(((3, 10, 100, 8), (4, 6, 100, 8)),) if args.tiny else ()))
     run("memory", lambda: bc.memory_vs_R([R for R in sz.scale_R if R >= 64] or list(sz.scale_R), device))
     if sz.full_R:
         run("full", lambda: bc.full_sweep(sz.full_R, device))

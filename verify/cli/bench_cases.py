@@ -417,3 +417,29 @@ def fig_fused_cpu(sz: Sizes, seed: int) -> dict:
         "loop_extrapolated": f"{sz.loop_subset} of {sz.R} networks timed one after another, scaled by {scale:g}",
         "sizes": {"R": sz.R, "n": sz.n, "d": sz.d, "steps": sz.steps, "reps": sz.reps},
     }
+
+
+def fig_cp_gradient(sz: Sizes, seed: int, cases=((4, 10, 2000, 1000), (3, 40, 2000, 100), (4, 20, 500, 100))) -> dict:
+    """CP completion gradient (verify.train.tensor.CPLoss), dense GEMM form vs gather form, 3 runs per call, one
+    thread: (order, dim, |Omega|, R) = Razin et al.'s full size, and two sparser ones around the auto rule's switch."""
+    from verify.train.device import one_thread
+    from verify.train.tensor import DENSE_CROSSOVER, CPLoss, make_completion
+
+    rows = []
+    with one_thread("cpu"):
+        for N, d, n, R in cases:
+            rng = np.random.default_rng(seed + 7)
+            prob = make_completion(rng, N, d, 5, n)
+            F = torch.tensor(rng.standard_normal((3, N, d, R)) * 0.3)
+            losses = {f: CPLoss(prob, form=f) for f in ("dense", "gather")}
+            calls = max(2, int(2e8 / (3 * d**N * R * 3)))
+            times, outs = interleaved({f: (lambda L=L: [L.grad(F) for _ in range(calls)][-1])
+                                       for f, L in losses.items()}, sz.reps)
+            g_d, g_g = outs["dense"][0], outs["gather"][0]
+            rows.append({"order": N, "dim": d, "n_obs": n, "R": R, "auto": CPLoss(prob).form,
+                         "dense_over_gather_size": d**N / (N * n), "crossover": DENSE_CROSSOVER,
+                         "ms_per_call": {f: 1e3 * median(ts) / calls for f, ts in times.items()},
+                         "ratio_gather_over_dense": median_ratio(times["gather"], times["dense"]),
+                         "dense_gflops": 2 * 3 * 3 * d**N * R * calls / median(times["dense"]) / 1e9,
+                         "max_rel_diff": float((g_d - g_g).abs().max() / g_g.abs().max())})
+    return {"cases": rows, "threads": 1}
