@@ -8,7 +8,7 @@ from numerics.tensor import (as_factors, balance, blowup_time, component_inner, 
                              full_tensor, gammas, norm_rate, norm_rate_bounds, norm_rate_exact, unbalancedness)
 from theory.tensor import cp_norms
 from verify.train.flow import integrate
-from verify.train.tensor import CPLoss, cp_rhs, gd, make_completion
+from verify.train.tensor import CPLoss, GroupRMSprop, cp_rhs, gd, group_rmsprop, make_completion
 
 seeds = st.integers(0, 2**31 - 1)
 
@@ -125,6 +125,26 @@ def test_gd_decreases_the_loss_and_reports_divergence():
     assert bad.status[0].startswith("diverged at step")
 
 
+def test_group_rmsprop_first_step_has_length_lr():
+    """v_1 / (1 - alpha) = ||2 g||^2: the first step is lr 2g / (||2g|| + eps), of length lr (eps = 0)."""
+    rng = np.random.default_rng(4)
+    prob = make_completion(rng, 3, 4, 2, 40)
+    L = CPLoss(prob)
+    F0 = torch.tensor(rng.standard_normal((2, 3, 4, 3)) * 0.5)
+    run = group_rmsprop(L, F0, GroupRMSprop(lr=0.05, eps=0.0), 1, 1, prob.T)
+    step = (F0 - run.F).flatten(1).norm(dim=1)
+    assert torch.allclose(step, torch.full_like(step, 0.05), rtol=1e-13)
+    assert run.optimizer.startswith("GroupRMSprop")
+
+
+def test_group_rmsprop_decreases_the_loss():
+    rng = np.random.default_rng(5)
+    prob = make_completion(rng, 3, 4, 2, 40)
+    run = group_rmsprop(CPLoss(prob), torch.tensor(rng.standard_normal((1, 3, 4, 3)) * 0.3), GroupRMSprop(lr=1e-2),
+                        4000, 1000, prob.T)
+    assert run.status == ["ok"] and run.loss[-1, 0] < 1e-4 * run.loss[0, 0]
+
+
 def test_homogeneous_slow_phase_scales_time_by_init_power():
     """Frozen gradient tensor: the flow from c w0 is c w(c^(N-2) t) (theory.tensor): blow-up time ~ rho0^-(N-2)/N."""
     t1 = blowup_time(1e-8, 0.5, 4)
@@ -155,5 +175,9 @@ def test_bad_inputs_raise_one_clear_error_each():
         make_completion(np.random.default_rng(0), 3, 2, 1, 9)
     with pytest.raises(ValueError, match="finite real scalar"):
         effective_cp_rank([1.0], np.nan)
+    with pytest.raises(ValueError, match="GroupRMSprop needs"):
+        GroupRMSprop(alpha=1.0)
+    with pytest.raises(ValueError, match="eta must be"):
+        gd(CPLoss(make_completion(np.random.default_rng(0), 3, 2, 1, 4)), torch.ones(1, 3, 2, 1), 0.0, 1, 1, np.ones((2,) * 3))
     with pytest.raises(ValueError, match="form must be"):
         CPLoss(make_completion(np.random.default_rng(0), 3, 2, 1, 4), form="sparse")

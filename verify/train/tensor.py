@@ -183,6 +183,7 @@ class GDRun(Certified):
     test: np.ndarray           # (S, B) ||W - T|| / ||T|| (full tensor)
     status: list[str]          # per run: "ok" | "converged at step k" | "diverged at step k"
     residual: np.ndarray       # (B,) ||W_Omega - y|| / ||y|| of the final factors
+    optimizer: str = "plain GD"
 
     @property
     def converged(self) -> np.ndarray:
@@ -195,10 +196,56 @@ class GDRun(Certified):
         return full_tensor(self.F.detach().cpu().numpy())
 
 
+@dataclass(frozen=True)
+class GroupRMSprop:
+    """Razin et al.'s default optimizer (their code: common/train/optim.py, defaults lr 1e-2, alpha 0.99, eps 1e-6):
+    one step size per run, lr / (sqrt(v_k / (1 - alpha^k)) + eps), v_k the running mean of the squared gradient norm
+    of their loss, the mean squared error (= 2 l: its gradient is 2 dl/dF)."""
+
+    lr: float = 1e-2
+    alpha: float = 0.99
+    eps: float = 1e-6
+
+    def __post_init__(self):
+        if not (self.lr > 0 and 0 <= self.alpha < 1 and self.eps >= 0):
+            raise ValueError(f"GroupRMSprop needs lr > 0, 0 <= alpha < 1, eps >= 0; got {self}")
+
+    def label(self) -> str:
+        return f"GroupRMSprop (Razin et al.'s optimizer) lr={self.lr:g}, alpha={self.alpha:g}, eps={self.eps:g}"
+
+
 def gd(lossfn: CPLoss, F0: torch.Tensor, eta: float, steps: int, record: int, T: np.ndarray,
        stop_loss: float = 0.0) -> GDRun:
-    """Plain full-batch GD, batched over runs; a run whose loss falls below ``stop_loss`` is frozen (converged), one
-    that leaves float64 is frozen at its last finite state (diverged). Records every ``record`` steps."""
+    """Plain full-batch GD at step eta, batched over runs; a run whose loss falls below ``stop_loss`` is frozen
+    (converged), one that leaves float64 is frozen at its last finite state (diverged). Records every ``record``
+    steps."""
+    if not eta > 0:
+        raise ValueError(f"eta must be > 0, got {eta}")
+    return _descend(lossfn, F0, lambda g, ids, k: eta * g, steps, record, T, stop_loss, f"plain GD, eta={eta:g}")
+
+
+def group_rmsprop(lossfn: CPLoss, F0: torch.Tensor, opt: GroupRMSprop, steps: int, record: int, T: np.ndarray,
+                  stop_loss: float = 0.0) -> GDRun:
+    """Razin et al.'s GroupRMSprop (labelled in the result), batched over runs, same freezing and records as ``gd``."""
+    v = torch.zeros(F0.shape[0], dtype=F0.dtype, device=F0.device)
+
+    def update(g, ids, k):
+        g2 = 2.0 * g
+        sq = g2.flatten(1).pow(2).sum(dim=1)
+        vi = opt.alpha * (v if ids is None else v[ids]) + (1 - opt.alpha) * sq
+        if ids is None:
+            v.copy_(vi)
+        else:
+            v[ids] = vi
+        scale = opt.lr / ((vi / (1 - opt.alpha ** (k + 1))).sqrt() + opt.eps)
+        return scale.reshape((-1,) + (1,) * (g.dim() - 1)) * g2
+
+    return _descend(lossfn, F0, update, steps, record, T, stop_loss, opt.label())
+
+
+def _descend(lossfn: CPLoss, F0: torch.Tensor, update: Callable, steps: int, record: int, T: np.ndarray,
+             stop_loss: float, label: str) -> GDRun:
+    """F <- F - update(dl/dF, active run ids or None, k) for the active runs; freezing, records and status."""
     F = F0.clone()
     B = F.shape[0]
     active = torch.ones(B, dtype=torch.bool, device=F.device)
@@ -230,7 +277,7 @@ def gd(lossfn: CPLoss, F0: torch.Tensor, eta: float, steps: int, record: int, T:
             snapshot(k, full)
         if k == steps:
             break
-        Fn = (F if ids is None else F[ids]) - eta * g
+        Fn = (F if ids is None else F[ids]) - update(g, ids, k)
         bad = ~torch.isfinite(Fn.flatten(1)).all(dim=1)
         done = loss_a <= stop_loss
         if not (bad.any() or done.any()):
@@ -253,4 +300,4 @@ def gd(lossfn: CPLoss, F0: torch.Tensor, eta: float, steps: int, record: int, T:
     with torch.no_grad():
         resid = (lossfn.residual(F).norm(dim=1) / lossfn.y.norm().clamp_min(1e-300)).cpu().numpy()
     return GDRun(F=F, steps=rec_steps, norms=np.array(norms), loss=np.array(losses), test=np.array(tests),
-                 status=status, residual=resid)
+                 status=status, residual=resid, optimizer=label)
