@@ -150,7 +150,7 @@ THETA = 1e-3            # first-jump level for the homogeneity check (W still ~1
 
 def incremental_config(quick: bool) -> dict:
     """quick: order 3, 10 per mode, 500 of 1000 entries, R = 50, 6000 steps; full: Razin et al.'s order 4, 10 per mode,
-    2000 observed, R = 1000 components, 3e5 steps (seeds 0, 1: every jump at 5e-3 done by 5e4 steps)."""
+    2000 observed, R = 1000 components, 3e5 steps (seeds 0-5: the last jump at 5e-3 ends by 4.9e4 steps)."""
     if quick:
         return dict(order=3, dim=10, n_obs=500, rank=5, R=50, steps=6000, record=2)
     return dict(order=4, dim=10, n_obs=2000, rank=5, R=1000, steps=300_000, record=250)

@@ -51,7 +51,8 @@ def make_completion(rng: np.random.Generator, order: int, dim: int, rank: int, n
     return Completion(T=T, idx=idx, y=T.reshape(-1)[flat], factors=fac)
 
 
-DENSE_CROSSOVER = 16     # dense gradient when d^N <= 16 N |Omega| (measured crossover 20-50 on a 2-core EPYC: verify.bench)
+DENSE_CROSSOVER = 16     # dense when d^N <= 16 N |Omega|: measured (verify.bench fig. 7, 2-core EPYC) dense 1.5x faster at
+                         # d^N / (N |Omega|) = 20, gather 10x faster at 80; 16 stays on the measured dense side
 
 
 def _khatri_rao(Fs: list[torch.Tensor]) -> torch.Tensor:
